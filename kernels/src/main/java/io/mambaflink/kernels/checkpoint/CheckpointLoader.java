@@ -124,12 +124,15 @@ public final class CheckpointLoader implements AutoCloseable {
 
     private MambaWeights weights(MambaConfig c) {
         boolean lm = c.io().tokenInput();
-        float[] embeddings = lm ? tensor("backbone.embeddings.weight", c.vocabSize(), c.dModel()) : null;
+        // *ForCausalLM checkpoints (and stream_io models) nest the backbone under "backbone."; bare MambaModel /
+        // Mamba2Model checkpoints do not.
+        String b = !has("backbone.norm_f.weight") && has("norm_f.weight") ? "" : "backbone.";
+        float[] embeddings = lm ? tensor(b + "embeddings.weight", c.vocabSize(), c.dModel()) : null;
         List<LayerWeights> layers = new ArrayList<>(c.nLayers());
         for (int i = 0; i < c.nLayers(); i++) {
-            layers.add(layer(c, "backbone.layers." + i + "."));
+            layers.add(layer(c, b + "layers." + i + "."));
         }
-        float[] normF = tensor("backbone.norm_f.weight", c.dModel());
+        float[] normF = tensor(b + "norm_f.weight", c.dModel());
         float[] lmHead = null;
         float[] inputProj = null, inputProjBias = null, head = null, headBias = null;
         if (lm) {

@@ -1,0 +1,173 @@
+package io.mambaflink.kernels.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.mambaflink.kernels.Fixtures;
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.golden.GoldenFile;
+import io.mambaflink.kernels.state.StateCodec;
+import io.mambaflink.kernels.state.StreamState;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.FieldSource;
+
+class CpuStepEngineTest {
+
+    /** Outputs of stepping each golden row alone, one event per call: the baseline. */
+    private static float[] oneByOne(MambaModel model, GoldenFile g) {
+        int o = g.outputDim();
+        float[] out = new float[g.b() * g.t() * o];
+        try (StepEngine e = new CpuStepEngine(model, EngineOptions.cpu(1, 1, 1))) {
+            StepBatch batch = e.newBatch();
+            for (int s = 0; s < g.b(); s++) {
+                e.reset(0);
+                for (int t = 0; t < g.t(); t++) {
+                    batch.clear();
+                    add(batch, g, 0, s, t);
+                    e.step(batch);
+                    System.arraycopy(batch.outputs(), 0, out, (s * g.t() + t) * o, o);
+                }
+                assertThat(e.position(0)).isEqualTo(g.t());
+            }
+        }
+        return out;
+    }
+
+    private static void add(StepBatch batch, GoldenFile g, int slot, int s, int t) {
+        if (g.tokenInput()) {
+            batch.addToken(slot, (int) g.tokens()[s * g.t() + t]);
+        } else {
+            batch.addFeatures(slot, g.features(), (s * g.t() + t) * g.featureDim());
+        }
+    }
+
+    @ParameterizedTest
+    @FieldSource("io.mambaflink.kernels.Fixtures#MODELS")
+    void continuingFromADecodedStateEqualsNeverStopping(String name) {
+        MambaModel model = Fixtures.model(name);
+        GoldenFile g = GoldenFile.read(Fixtures.golden(name));
+        float[] expected = oneByOne(model, g);
+        int o = g.outputDim();
+        int cut = g.t() / 3;
+        for (int s = 0; s < g.b(); s++) {
+            byte[] saved;
+            try (StepEngine first = new CpuStepEngine(model, EngineOptions.cpu(4, 4, 1))) {
+                StepBatch batch = first.newBatch();
+                first.reset(2);
+                for (int t = 0; t < cut; t++) {
+                    batch.clear();
+                    add(batch, g, 2, s, t);
+                    first.step(batch);
+                }
+                StreamState st = new StreamState(model.layout());
+                first.store(2, st);
+                saved = StateCodec.encode(st, model.fingerprint());
+            }
+            // a fresh engine, another slot: as after a restore on another task
+            try (StepEngine second = new CpuStepEngine(model, EngineOptions.cpu(8, 8, 2))) {
+                StreamState st = new StreamState(model.layout());
+                StateCodec.decode(saved, model.fingerprint(), st);
+                assertThat(st.position()).isEqualTo(cut);
+                second.load(5, st);
+                StepBatch batch = second.newBatch();
+                for (int t = cut; t < g.t(); t++) {
+                    batch.clear();
+                    add(batch, g, 5, s, t);
+                    second.step(batch);
+                    float[] got = java.util.Arrays.copyOfRange(batch.outputs(), 0, o);
+                    float[] want = java.util.Arrays.copyOfRange(expected, (s * g.t() + t) * o, (s * g.t() + t + 1) * o);
+                    assertThat(got).as("%s stream %d position %d", name, s, t).containsExactly(want);
+                }
+                assertThat(second.position(5)).isEqualTo(g.t());
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @FieldSource("io.mambaflink.kernels.Fixtures#MODELS")
+    void catchingUpSeveralEventsAtOnceEqualsOneByOne(String name) {
+        MambaModel model = Fixtures.model(name);
+        GoldenFile g = GoldenFile.read(Fixtures.golden(name));
+        float[] expected = oneByOne(model, g);
+        int o = g.outputDim();
+        // Deliver the golden rows' events in random bursts: each burst holds several pending events per stream.
+        SplittableRandom rnd = new SplittableRandom(42);
+        int[] next = new int[g.b()];
+        try (StepEngine engine = new CpuStepEngine(model, EngineOptions.cpu(g.b(), 2, 2))) {
+            StreamStepper stepper = new StreamStepper(engine);
+            for (int s = 0; s < g.b(); s++) {
+                engine.reset(s);
+            }
+            int remaining = g.b() * g.t();
+            while (remaining > 0) {
+                List<int[]> burst = new ArrayList<>(); // (stream, position)
+                int size = 1 + rnd.nextInt(12);
+                for (int k = 0; k < size && remaining > 0; k++) {
+                    int s = rnd.nextInt(g.b());
+                    if (next[s] < g.t()) {
+                        burst.add(new int[] {s, next[s]++});
+                        remaining--;
+                    }
+                }
+                int n = burst.size();
+                int[] slots = new int[n];
+                int[] tokens = g.tokenInput() ? new int[n] : null;
+                float[] feats = g.tokenInput() ? null : new float[n * g.featureDim()];
+                for (int i = 0; i < n; i++) {
+                    int s = burst.get(i)[0];
+                    int t = burst.get(i)[1];
+                    slots[i] = s;
+                    if (tokens != null) {
+                        tokens[i] = (int) g.tokens()[s * g.t() + t];
+                    } else {
+                        System.arraycopy(g.features(), (s * g.t() + t) * g.featureDim(), feats, i * g.featureDim(), g.featureDim());
+                    }
+                }
+                float[] out = new float[n * o];
+                stepper.run(n, slots, tokens, feats, out);
+                for (int i = 0; i < n; i++) {
+                    int s = burst.get(i)[0];
+                    int t = burst.get(i)[1];
+                    assertThat(java.util.Arrays.copyOfRange(out, i * o, (i + 1) * o)).as("%s stream %d position %d", name, s, t)
+                            .containsExactly(java.util.Arrays.copyOfRange(expected, (s * g.t() + t) * o, (s * g.t() + t + 1) * o));
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @FieldSource("io.mambaflink.kernels.Fixtures#MODELS")
+    void zeroStateIsTheStartOfAStream(String name) {
+        MambaModel model = Fixtures.model(name);
+        GoldenFile g = GoldenFile.read(Fixtures.golden(name));
+        float[] expected = oneByOne(model, g);
+        try (StepEngine e = new CpuStepEngine(model, EngineOptions.cpu(1, 1, 1))) {
+            StepBatch batch = e.newBatch();
+            add(batch, g, 0, 0, 0);
+            e.step(batch); // dirty the slot, then reset it
+            e.reset(0);
+            assertThat(e.position(0)).isZero();
+            batch.clear();
+            add(batch, g, 0, 1, 0);
+            e.step(batch);
+            assertThat(java.util.Arrays.copyOf(batch.outputs(), g.outputDim()))
+                    .containsExactly(java.util.Arrays.copyOfRange(expected, g.t() * g.outputDim(), (g.t() + 1) * g.outputDim()));
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void rejectsTokenOutsideVocabularyAndOversizedBatch() {
+        MambaModel model = Fixtures.model("mamba1-lm-tiny");
+        try (StepEngine e = new CpuStepEngine(model, EngineOptions.cpu(2, 2, 1))) {
+            StepBatch batch = e.newBatch();
+            batch.addToken(0, 97);
+            assertThatThrownBy(() -> e.step(batch)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("token id 97 outside the vocabulary 0..96");
+            assertThatThrownBy(() -> batch.addFeatures(0, new float[6], 0)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("takes token ids");
+        }
+    }
+}
