@@ -1,0 +1,51 @@
+package io.mambaflink.operators;
+
+import io.mambaflink.kernels.engine.Backend;
+import java.io.Serializable;
+import java.time.Duration;
+
+/**
+ * Everything one operator instance needs, validated; built by {@link MambaInference.Builder}.
+ *
+ * @param model             where to load the model
+ * @param backend           step engine
+ * @param maxBatchSize      buffered events that trigger a flush
+ * @param maxBatchDelay     longest wait of the oldest buffered event
+ * @param cacheMaxStates    hot states (engine slots)
+ * @param stateTtl          idle timeout, or null for none
+ * @param fingerprintPolicy what to do with another model's state
+ * @param cpuThreads        CPU engine threads
+ */
+public record MambaOperatorConfig(ModelSource model, Backend backend, int maxBatchSize, Duration maxBatchDelay,
+        int cacheMaxStates, Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads)
+        implements Serializable {
+
+    public MambaOperatorConfig {
+        if (model == null) {
+            throw new IllegalArgumentException(MambaOptions.MODEL_PATH.key() + " is required");
+        }
+        if (backend == null) {
+            throw new IllegalArgumentException(MambaOptions.BACKEND.key() + " is required");
+        }
+        if (maxBatchSize <= 0) {
+            throw new IllegalArgumentException(MambaOptions.BATCH_MAX_SIZE.key() + " must be > 0, found " + maxBatchSize);
+        }
+        if (maxBatchDelay == null || maxBatchDelay.isNegative()) {
+            throw new IllegalArgumentException(MambaOptions.BATCH_MAX_DELAY.key() + " must be >= 0, found " + maxBatchDelay);
+        }
+        if (cacheMaxStates < maxBatchSize) {
+            throw new IllegalArgumentException(MambaOptions.CACHE_MAX_STATES.key() + " must be at least "
+                    + MambaOptions.BATCH_MAX_SIZE.key() + " (" + maxBatchSize + "), found " + cacheMaxStates
+                    + ": one flush needs a slot per key");
+        }
+        if (stateTtl != null && (stateTtl.isNegative() || stateTtl.isZero())) {
+            throw new IllegalArgumentException(MambaOptions.STATE_TTL.key() + " must be > 0 when set, found " + stateTtl);
+        }
+        if (fingerprintPolicy == null) {
+            throw new IllegalArgumentException(MambaOptions.FINGERPRINT_POLICY.key() + " is required");
+        }
+        if (cpuThreads <= 0) {
+            throw new IllegalArgumentException(MambaOptions.CPU_THREADS.key() + " must be > 0, found " + cpuThreads);
+        }
+    }
+}

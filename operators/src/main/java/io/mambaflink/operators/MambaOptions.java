@@ -1,0 +1,60 @@
+package io.mambaflink.operators;
+
+import java.time.Duration;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+
+/** The operator's Flink configuration options. {@link MambaInference#fromConfiguration} reads them. */
+public final class MambaOptions {
+    private MambaOptions() {}
+
+    public static final ConfigOption<String> MODEL_PATH = ConfigOptions.key("mamba.model.path")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("Hugging Face checkpoint folder (config.json + model.safetensors), readable from every "
+                    + "task manager. Required.");
+
+    public static final ConfigOption<String> BACKEND = ConfigOptions.key("mamba.backend")
+            .stringType()
+            .defaultValue("auto")
+            .withDescription("Step engine: cpu, cuda, or auto (cuda when a device is present, else cpu).");
+
+    public static final ConfigOption<Integer> BATCH_MAX_SIZE = ConfigOptions.key("mamba.batch.max-size")
+            .intType()
+            .defaultValue(256)
+            .withDescription("Buffered events (payloads and controls) that trigger a flush: one engine batch across "
+                    + "keys. Also the engine's largest batch.");
+
+    public static final ConfigOption<Duration> BATCH_MAX_DELAY = ConfigOptions.key("mamba.batch.max-delay")
+            .durationType()
+            .defaultValue(Duration.ofMillis(10))
+            .withDescription("Longest processing time the oldest buffered event waits before a flush. 0 flushes "
+                    + "every event on arrival.");
+
+    public static final ConfigOption<Integer> CACHE_MAX_STATES = ConfigOptions.key("mamba.cache.max-states")
+            .intType()
+            .defaultValue(4096)
+            .withDescription("Stream states kept hot per operator instance (engine slots; on the GPU for the CUDA "
+                    + "backend). Least recently used ones are written back to keyed state and evicted. At least "
+                    + "mamba.batch.max-size. Memory: this times the model's state bytes.");
+
+    public static final ConfigOption<Duration> STATE_TTL = ConfigOptions.key("mamba.state.ttl")
+            .durationType()
+            .noDefaultValue()
+            .withDescription("Processing-time idle timeout after which a stream's state is removed (the stream starts "
+                    + "over at its next event). Removal happens between ttl and 1.1 x ttl. Unset: states live until "
+                    + "an end control.");
+
+    public static final ConfigOption<FingerprintPolicy> FINGERPRINT_POLICY = ConfigOptions
+            .key("mamba.state.fingerprint-policy")
+            .enumType(FingerprintPolicy.class)
+            .defaultValue(FingerprintPolicy.FAIL)
+            .withDescription("A stored state from another model (different fingerprint): FAIL the job, or RESET the "
+                    + "stream to a zero state.");
+
+    public static final ConfigOption<Integer> CPU_THREADS = ConfigOptions.key("mamba.cpu.threads")
+            .intType()
+            .defaultValue(1)
+            .withDescription("Worker threads of the CPU engine per operator instance (the task thread counts as "
+                    + "one). Ignored by the CUDA backend.");
+}
