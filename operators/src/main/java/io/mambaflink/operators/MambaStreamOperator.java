@@ -522,4 +522,22 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
 
     @Override
     public void onEventTime(InternalTimer<Object, VoidNamespace> timer) {}
+
+    // ---------------------------------------------------------------- for tests and benchmarks
+
+    long rejectedCount(RejectReason reason) {
+        return rejectedByReason.get(reason).getCount();
+    }
+
+    long fingerprintResetCount() {
+        return fingerprintResets.getCount();
+    }
+
+    long expiredCount() {
+        return expiredStates.getCount();
+    }
+
+    int cachedStreams() {
+        return cache.size();
+    }
 }

@@ -62,6 +62,9 @@ public final class SyntheticTelemetry {
         private double magnitude;
         private long coolDownUntil;
         private long episodes;
+        private boolean started;
+        private long episodeStart;
+        private long episodeEnd;
 
         public Device(long seed, int index, double anomalyRate) {
             if (!(anomalyRate >= 0 && anomalyRate < 1)) {
@@ -86,6 +89,7 @@ public final class SyntheticTelemetry {
 
         /** Writes the next reading into {@code out} (length {@link #FEATURES}) and returns its label. */
         public AnomalyKind next(float[] out) {
+            started = false;
             if (kind == AnomalyKind.NONE && anomalyRate > 0 && position >= INJECT_AFTER && position >= coolDownUntil
                     && rnd.nextDouble() < anomalyRate) {
                 start();
@@ -133,6 +137,24 @@ public final class SyntheticTelemetry {
                 default -> throw new IllegalStateException("no anomaly kind " + kind);
             }
             episodes++;
+            started = true;
+            episodeStart = position + 1;
+            episodeEnd = position + remaining;
+        }
+
+        /** Whether the last {@link #next} started an anomaly. */
+        public boolean startedEpisode() {
+            return started;
+        }
+
+        /** First stream position (1-based, as {@code StreamResult.position}) of the latest anomaly. */
+        public long episodeStart() {
+            return episodeStart;
+        }
+
+        /** Last stream position (1-based, inclusive) of the latest anomaly. */
+        public long episodeEnd() {
+            return episodeEnd;
         }
 
         /** Events emitted so far. */
