@@ -73,23 +73,39 @@ final class CpuMath {
     }
 
     static float silu(float v) {
-        return v / (1f + (float) Math.exp(-v));
+        return v / (1f + expf(-v));
     }
 
-    /** torch.nn.functional.softplus with its default threshold of 20. */
+    /** torch.nn.functional.softplus with its default threshold of 20: log(1 + e^v), computed as max(v, 0) + log1p(e^-|v|). */
     static float softplus(float v) {
-        return v > 20f ? v : (float) Math.log1p(Math.exp(v));
+        if (v > 20f) {
+            return v;
+        }
+        float u = expf(-Math.abs(v));
+        // log1p(u) for u in (0, 1]: the double log keeps ~1e-9 relative accuracy down to u ~ 1e-7, and below that
+        // log1p(u) = u - u^2/2 to float precision.
+        float l = u < 1e-4f ? u - 0.5f * u * u : (float) Math.log(1.0 + u);
+        return Math.max(v, 0f) + l;
+    }
+
+    /** e^v in float: clamps to [-87, 88], then the same reduction and polynomial as {@link #expNeg}. */
+    static float expf(float v) {
+        if (v > 88f) {
+            return Float.POSITIVE_INFINITY;
+        }
+        return expNeg(v);
     }
 
     /**
-     * exp for arguments of the SSM decay (A * dt, always <= 0): range reduction by ln 2 and a degree-6 polynomial,
-     * within 2 ulp of Math.exp on [-87, 0] and 0 below.
+     * e^v for v <= 88 (the SSM decay A * dt is always <= 0): range reduction by ln 2 and a degree-6 polynomial,
+     * within a few ulp of Math.exp on [-87, 88], and 0 below -87.
      */
     static float expNeg(float v) {
         if (v < -87f) {
             return 0f;
         }
-        float n = Math.round(v * 1.44269504f);
+        // round to nearest by the 1.5 * 2^23 trick: Math.round(float) is not intrinsified and dominated the SSM loop
+        float n = (v * 1.44269504f + 12582912f) - 12582912f;
         float r = v - n * 0.693145752f - n * 1.42860677e-6f;
         float p = 1.3888949e-3f;
         p = p * r + 8.3333377e-3f;
