@@ -2,6 +2,7 @@ package io.mambaflink.operators;
 
 import io.mambaflink.kernels.state.StateCodec;
 import io.mambaflink.kernels.state.StateFormatException;
+import io.mambaflink.kernels.state.StateLayout;
 import io.mambaflink.kernels.state.StreamState;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -30,6 +31,11 @@ public final class StoredState {
     public record Decoded(float[] lastOutput, long lastActive) {}
 
     private StoredState() {}
+
+    /** Bytes of a stored stream of this layout with a last output of {@code outputDim} floats. */
+    public static int encodedSize(StateLayout layout, int outputDim) {
+        return HEADER_BYTES + 4 * outputDim + StateCodec.encodedSize(layout);
+    }
 
     public static byte[] encode(StreamState state, long fingerprint, float[] lastOutput, long lastActive) {
         byte[] codec = StateCodec.encode(state, fingerprint);

@@ -1,0 +1,333 @@
+package io.mambaflink.operators.bench;
+
+import io.mambaflink.kernels.Fixtures;
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.RandomModel;
+import io.mambaflink.kernels.StreamIo;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.Engines;
+import io.mambaflink.kernels.engine.StepBatch;
+import io.mambaflink.kernels.engine.StepEngine;
+import io.mambaflink.kernels.state.StreamState;
+import io.mambaflink.operators.MambaInference;
+import io.mambaflink.operators.ModelSource;
+import io.mambaflink.operators.StoredState;
+import io.mambaflink.operators.StreamEvent;
+import io.mambaflink.operators.StreamResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
+import org.apache.flink.connector.datagen.source.GeneratorFunction;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+
+/**
+ * Throughput and latency of the Mamba operator on a local MiniCluster with RocksDB and checkpoints, beside a keyed
+ * no-op operator that reads and writes a state of the same size (the ceiling); and the per-event cost at stream
+ * position 10 and 100,000 beside recomputing the whole history. Not a test: prints markdown tables.
+ *
+ * <pre>
+ * mvn -B -o -q -pl operators exec:java -Dexec.classpathScope=test \
+ *     -Dexec.mainClass=io.mambaflink.operators.bench.OperatorBenchmark -Dexec.args="SCENARIO..."
+ * SCENARIO = model:keys:eventsPerKey, model = telemetry | 100kb; or "o1" for the position table
+ * </pre>
+ *
+ * <p>Keys are visited round-robin, so with more keys than the cache holds every event misses the cache: each one pays
+ * a RocksDB get, and the eviction a put, like the ceiling operator. Latency is source-to-sink at saturation (the source
+ * is not throttled), so it includes queueing in Flink's network buffers.
+ */
+public final class OperatorBenchmark {
+    static final int FEATURES = 6;
+    static final int PARALLELISM = 1;
+    static final int MAX_BATCH = 256;
+    static final int CACHE = 4096;
+    static final long CHECKPOINT_MS = 5000;
+
+    /** Sink-side latency samples (ns), one per result; the sink runs at parallelism 1. */
+    static long[] latencies = new long[0];
+    static final AtomicInteger COUNT = new AtomicInteger();
+    static volatile long firstNs;
+    static volatile long lastNs;
+
+    private OperatorBenchmark() {}
+
+    static ModelSource modelSource(String name) {
+        return switch (name) {
+            case "telemetry" -> () -> Fixtures.model("mamba1-telemetry-tiny");
+            // Mamba-1, dModel 32, 6 layers, dState 64: 6 x (64 x 4 + 64 x 64) floats = 104,448 bytes per stream
+            case "100kb" -> () -> RandomModel.create(
+                    RandomModel.mamba1Features(32, 6, 64, FEATURES, StreamIo.Output.REGRESSION, FEATURES), 1);
+            default -> throw new IllegalArgumentException("model must be telemetry or 100kb, found " + name);
+        };
+    }
+
+    /** Event i: key i % keys (round-robin), ts = the generation time in ns, for latency. */
+    static final class Events implements GeneratorFunction<Long, StreamEvent> {
+        private final long keys;
+
+        Events(long keys) {
+            this.keys = keys;
+        }
+
+        @Override
+        public StreamEvent map(Long i) {
+            float[] f = new float[FEATURES];
+            for (int j = 0; j < FEATURES; j++) {
+                f[j] = (float) Math.sin(0.1 * (i / keys) + j);
+            }
+            return StreamEvent.features(Long.toString(i % keys), System.nanoTime(), f);
+        }
+    }
+
+    /** Records ns from generation to here. */
+    static final class LatencySink implements Sink<StreamResult> {
+        @Override
+        public SinkWriter<StreamResult> createWriter(WriterInitContext context) {
+            return new SinkWriter<>() {
+                @Override
+                public void write(StreamResult r, Context c) {
+                    long now = System.nanoTime();
+                    int n = COUNT.getAndIncrement();
+                    if (n == 0) {
+                        firstNs = now;
+                    }
+                    lastNs = now;
+                    if (n < latencies.length) {
+                        latencies[n] = now - r.ts;
+                    }
+                }
+
+                @Override
+                public void flush(boolean endOfInput) {}
+
+                @Override
+                public void close() {}
+            };
+        }
+    }
+
+    /** The ceiling: per event, one keyed-state get and one put of {@code bytes} bytes, and a result. */
+    static final class StateTouchOperator extends AbstractStreamOperator<StreamResult>
+            implements OneInputStreamOperator<StreamEvent, StreamResult> {
+        private final int bytes;
+        private transient ValueState<byte[]> state;
+
+        StateTouchOperator(int bytes) {
+            this.bytes = bytes;
+        }
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            state = getPartitionedState(new ValueStateDescriptor<>("touch", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        }
+
+        @Override
+        public void processElement(StreamRecord<StreamEvent> element) throws Exception {
+            byte[] v = state.value();
+            if (v == null) {
+                v = new byte[bytes];
+            }
+            v[0]++;
+            state.update(v);
+            StreamResult r = new StreamResult();
+            r.key = element.getValue().key;
+            r.ts = element.getValue().ts;
+            r.position = v[0];
+            output.collect(new StreamRecord<>(r));
+        }
+    }
+
+    record Run(long events, double seconds, double p50Ms, double p99Ms) {
+        double perSecond() {
+            return events / seconds;
+        }
+    }
+
+    static Run runJob(String model, long keys, long eventsPerKey, boolean ceiling, int stateBytes) throws Exception {
+        long n = keys * eventsPerKey;
+        latencies = new long[(int) Math.min(n, 20_000_000)];
+        COUNT.set(0);
+        Path checkpoints = Files.createTempDirectory("mamba-bench-checkpoints");
+        Configuration conf = new Configuration();
+        conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
+        conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+        conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(CHECKPOINT_MS));
+        conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MemorySize.parse("512m"));
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(PARALLELISM, conf);
+        DataStream<StreamEvent> events = env.fromSource(new DataGeneratorSource<>(new Events(keys), n,
+                        RateLimiterStrategy.noOp(), TypeInformation.of(StreamEvent.class)),
+                WatermarkStrategy.noWatermarks(), "events").setParallelism(1);
+        DataStream<StreamResult> results;
+        if (ceiling) {
+            results = events.keyBy(StreamEvent::getKey)
+                    .transform("state get+put", TypeInformation.of(StreamResult.class), new StateTouchOperator(stateBytes));
+        } else {
+            results = MambaInference.builder()
+                    .setModel(modelSource(model))
+                    .setMaxBatchSize(MAX_BATCH)
+                    .setMaxBatchDelay(Duration.ofMillis(10))
+                    .setCacheMaxStates(CACHE)
+                    .build()
+                    .apply(events);
+        }
+        results.sinkTo(new LatencySink()).setParallelism(1);
+        env.execute((ceiling ? "ceiling " : "mamba ") + model + " " + keys);
+        deleteTree(checkpoints);
+        int got = COUNT.get();
+        if (got != n) {
+            throw new IllegalStateException("expected " + n + " results, got " + got);
+        }
+        long[] lat = Arrays.copyOf(latencies, (int) Math.min(n, latencies.length));
+        Arrays.sort(lat);
+        return new Run(n, (lastNs - firstNs) / 1e9, lat[lat.length / 2] / 1e6, lat[(int) (lat.length * 0.99)] / 1e6);
+    }
+
+    static int storedBytes(MambaModel m) {
+        return StoredState.encodedSize(m.layout(), m.config().outputDim());
+    }
+
+    static void throughput(String model, long keys, long eventsPerKey) throws Exception {
+        MambaModel m = modelSource(model).load();
+        int bytes = storedBytes(m);
+        Run mamba = runJob(model, keys, eventsPerKey, false, bytes);
+        Run ceiling = runJob(model, keys, eventsPerKey, true, bytes);
+        System.out.printf(Locale.ROOT, "| %s | %,d B | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f | %.1f | %.1f | %.2f |%n",
+                model, m.layout().bytes(), keys, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(),
+                ceiling.perSecond(), ceiling.p50Ms(), ceiling.p99Ms(), mamba.perSecond() / ceiling.perSecond());
+    }
+
+    /**
+     * Per-event CPU cost of the operator's path for one stream that misses the cache (decode, load, step, store,
+     * encode; RocksDB excluded) at position 10 and 100,000, beside the naive alternative: reset and replay the whole
+     * history for every event.
+     */
+    static void positions(String model) {
+        MambaModel m = modelSource(model).load();
+        long fp = m.fingerprint();
+        try (StepEngine e = Engines.create(m, EngineOptions.cpu(1, 1, 1))) {
+            StepBatch b = e.newBatch();
+            float[] f = new float[FEATURES];
+            StreamState s = new StreamState(m.layout());
+            e.reset(0);
+            byte[] at10 = null;
+            byte[] at100k = null;
+            long replay10Ns = 0;
+            long t0 = System.nanoTime();
+            for (int t = 1; t <= 100_000; t++) {
+                step(e, b, f, t);
+                if (t == 10) {
+                    replay10Ns = System.nanoTime() - t0;
+                    e.store(0, s);
+                    at10 = StoredState.encode(s, fp, null, 0);
+                }
+            }
+            long replay100kNs = System.nanoTime() - t0;
+            e.store(0, s);
+            at100k = StoredState.encode(s, fp, null, 0);
+            double us10 = perEventUs(e, b, f, s, fp, at10, 11);
+            double us100k = perEventUs(e, b, f, s, fp, at100k, 100_001);
+            // the naive replay at position 10 is too short to time once: time it many times
+            int reps = 2000;
+            long r0 = System.nanoTime();
+            for (int i = 0; i < reps; i++) {
+                e.reset(0);
+                for (int t = 1; t <= 10; t++) {
+                    step(e, b, f, t);
+                }
+            }
+            double naive10Us = (System.nanoTime() - r0) / 1e3 / reps;
+            System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %,.0f | (first 10-step replay %.1f µs) |%n", model,
+                    us10, us100k, naive10Us, replay100kNs / 1e3, replay10Ns / 1e3);
+        }
+    }
+
+    private static void step(StepEngine e, StepBatch b, float[] f, long t) {
+        for (int j = 0; j < FEATURES; j++) {
+            f[j] = (float) Math.sin(0.1 * t + j);
+        }
+        b.clear();
+        b.addFeatures(0, f, 0);
+        e.step(b);
+    }
+
+    private static double perEventUs(StepEngine e, StepBatch b, float[] f, StreamState s, long fp, byte[] stored, long t) {
+        int reps = 3000;
+        for (int warm = 0; warm < 2; warm++) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < reps; i++) {
+                StoredState.decode(stored, fp, s);
+                e.load(0, s);
+                step(e, b, f, t);
+                e.store(0, s);
+                StoredState.encode(s, fp, null, 0);
+            }
+            if (warm == 1) {
+                return (System.nanoTime() - t0) / 1e3 / reps;
+            }
+        }
+        throw new AssertionError();
+    }
+
+    private static void deleteTree(Path dir) throws java.io.IOException {
+        try (var files = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) files.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<String> scenarios = new ArrayList<>(Arrays.asList(args));
+        if (scenarios.isEmpty()) {
+            scenarios = List.of("o1", "telemetry:10000:20", "100kb:10000:5", "telemetry:1000000:2");
+        }
+        System.out.printf("parallelism %d, max batch %d, cache %d states, checkpoints every %d ms (incremental RocksDB), "
+                + "%d cores%n", PARALLELISM, MAX_BATCH, CACHE, CHECKPOINT_MS, Runtime.getRuntime().availableProcessors());
+        boolean header = false;
+        for (String s : scenarios) {
+            if (s.equals("o1")) {
+                System.out.println("| model | per event at position 10 (µs) | per event at position 100,000 (µs) "
+                        + "| naive replay at position 10 (µs) | naive replay at position 100,000 (µs) | |");
+                System.out.println("| --- | --- | --- | --- | --- | --- |");
+                positions("telemetry");
+                positions("100kb");
+                continue;
+            }
+            String[] p = s.split(":");
+            if (!header) {
+                System.out.println("| model | state/key | keys | events | Mamba events/s | p50 ms | p99 ms "
+                        + "| no-op get+put events/s | p50 ms | p99 ms | Mamba / no-op |");
+                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+                header = true;
+            }
+            throughput(p[0], Long.parseLong(p[1]), Long.parseLong(p[2]));
+        }
+    }
+}
