@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "mamba-flink 0.1.0",
         description = "Stateful Mamba inference inside Apache Flink.",
-        subcommands = {VerifyCommand.class, ReplayCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {VerifyCommand.class, ReplayCommand.class, TelemetryDatasetCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {
