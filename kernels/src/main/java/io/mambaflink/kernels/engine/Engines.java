@@ -1,6 +1,8 @@
 package io.mambaflink.kernels.engine;
 
 import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.cuda.CudaStepEngine;
+import io.mambaflink.kernels.cuda.CudaSupport;
 
 /** Builds the engine that {@link EngineOptions#backend()} asks for. */
 public final class Engines {
@@ -16,10 +18,13 @@ public final class Engines {
 
     /** True when the CUDA engine was built and a CUDA device can be opened. */
     public static boolean cudaAvailable() {
-        return false;
+        return CudaSupport.available();
     }
 
     private static StepEngine createCuda(MambaModel model, EngineOptions options) {
-        throw new IllegalStateException("backend cuda: the CUDA engine is not available in this build");
+        if (!CudaSupport.available()) {
+            throw new IllegalStateException("backend cuda: " + CudaSupport.unavailableReason());
+        }
+        return new CudaStepEngine(model, options);
     }
 }

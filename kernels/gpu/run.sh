@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
+# the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
+#   kernels/gpu/run.sh [tests] [bench] [hf]     (default: all three)
+# With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
+set -uo pipefail
+OUT="${OUT:-$(pwd)/.gpu/out}"
+mkdir -p "$OUT"
+steps="${*:-tests bench hf}"
+JAVA=.jre/bin/java
+CP=".gpu/kernels.jar:.gpu/test-classes:$(ls .gpu/lib/*.jar | tr "\n" ":")"
+rc=0
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+if [[ " $steps " == *" tests "* ]]; then
+  echo "== CUDA tests"
+  "$JAVA" -Xmx8g -jar .gpu/junit-console.jar execute --class-path "$CP" --select-package io.mambaflink.kernels.cuda \
+    --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tee "$OUT/tests.log"
+  rc=${PIPESTATUS[0]}
+fi
+if [[ " $steps " == *" bench "* ]]; then
+  echo "== CudaBench"
+  "$JAVA" -Xmx12g -cp "$CP" io.mambaflink.kernels.cuda.CudaBench ${BENCH_ARGS:-all} 2>&1 | tee "$OUT/bench.log"
+fi
+if [[ " $steps " == *" hf "* ]]; then
+  echo "== transformers generate"
+  PYTHONUNBUFFERED=1 python3 kernels/gpu/hf_bench.py 2>&1 | grep -v -i warn | tee "$OUT/hf.log"
+fi
+exit $rc

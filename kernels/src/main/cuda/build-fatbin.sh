@@ -1,0 +1,24 @@
+#!/bin/sh
+# Compiles every operation's .cu in this folder into one fatbin: cubins for sm_80 and sm_90, PTX for newer chips.
+# Usage: build-fatbin.sh <nvcc> <output.fatbin> <work dir>. Called by the kernels module's `cuda` Maven profile.
+set -eu
+nvcc="$1"
+out="$2"
+src="$(cd "$(dirname "$0")" && pwd)"
+work="$3"
+mkdir -p "$work" "$(dirname "$out")"
+if [ -f "$out" ] && [ -z "$(find "$src" \( -name '*.cu' -o -name '*.cuh' -o -name '*.sh' \) -newer "$out")" ]; then
+  echo "nvcc: $out is up to date"
+  exit 0
+fi
+unit="$work/mamba_kernels_all.cu"
+: > "$unit"
+for f in "$src"/*.cu; do
+  echo "#include \"$f\"" >> "$unit"
+done
+"$nvcc" -fatbin -O3 -std=c++17 -I"$src" \
+  -gencode arch=compute_80,code=sm_80 \
+  -gencode arch=compute_90,code=sm_90 \
+  -gencode arch=compute_90,code=compute_90 \
+  -o "$out" "$unit"
+echo "nvcc: built $out from $(ls "$src"/*.cu | wc -l) kernel files"

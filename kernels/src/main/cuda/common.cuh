@@ -1,0 +1,36 @@
+// Shared device helpers of the Mamba step kernels. Every kernel is extern "C" so the Java launchers find it by name.
+//
+// Conventions for every kernel in this folder:
+// - A batch is padded to its CUDA-graph bucket: the grid covers `rows` (the bucket) rows, and each kernel reads the
+//   true row count from the device int `*n_rows` and skips rows at or past it, so one captured graph serves every
+//   batch size of its bucket.
+// - Stream states live in one float pool: stream row r uses states + slots[r] * state_stride. Resident mode passes the
+//   slot pool and the batch's slots; host mode passes the staging area and slots = 0..n-1.
+// - float32 everywhere, fp32 accumulation.
+#pragma once
+#include <cuda_runtime.h>
+#include <math.h>
+
+#define MF_DEVICE static __device__ __forceinline__
+
+MF_DEVICE float mf_silu(float v) { return v / (1.0f + expf(-v)); }
+
+// torch.nn.functional.softplus with its default threshold of 20.
+MF_DEVICE float mf_softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
+
+MF_DEVICE float mf_warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the block; blockDim.x is a multiple of 32 and at most 1024. `scratch` holds 32 floats.
+MF_DEVICE float mf_block_sum(float v, float* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = mf_warp_sum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float s = lane < warps ? scratch[lane] : 0.0f;
+    return mf_warp_sum(s);
+}

@@ -1,0 +1,116 @@
+package io.mambaflink.kernels.cuda;
+
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.CudaException;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * One CUDA device as the engines of this JVM share it: its primary context, and the kernels' module, loaded once per
+ * context from the fatbin. Lives as long as the JVM.
+ */
+public final class CudaDevice {
+    private static final Map<Integer, CudaDevice> DEVICES = new HashMap<>();
+
+    private final int ordinal;
+    private final CUcontext context = new CUcontext();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final String name;
+    private final int multiprocessors;
+    private final int computeMajor;
+
+    /** The device with this ordinal; opens its context and loads the kernels on first use. */
+    public static synchronized CudaDevice get(int ordinal) {
+        if (!CudaSupport.available()) {
+            throw new IllegalStateException("backend cuda: " + CudaSupport.unavailableReason());
+        }
+        if (ordinal < 0 || ordinal >= CudaSupport.deviceCount()) {
+            throw new IllegalArgumentException("CUDA device " + ordinal + " does not exist: this machine has "
+                    + CudaSupport.deviceCount() + " device(s)");
+        }
+        return DEVICES.computeIfAbsent(ordinal, CudaDevice::new);
+    }
+
+    private CudaDevice(int ordinal) {
+        this.ordinal = ordinal;
+        CUdevice device = new CUdevice();
+        byte[] nameBytes = new byte[256];
+        int[] sm = new int[1];
+        int[] major = new int[1];
+        try {
+            JCudaDriver.cuDeviceGet(device, ordinal);
+            JCudaDriver.cuDeviceGetName(nameBytes, nameBytes.length, device);
+            JCudaDriver.cuDeviceGetAttribute(sm, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+            JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+            JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
+            JCudaDriver.cuCtxSetCurrent(context);
+        } catch (CudaException e) {
+            throw Cu.fail("cuDevicePrimaryCtxRetain", "device " + ordinal, e);
+        }
+        try {
+            JCudaDriver.cuModuleLoadData(module, CudaSupport.fatbin());
+        } catch (CudaException e) {
+            throw Cu.fail("cuModuleLoadData", CudaSupport.FATBIN_RESOURCE + " on device " + ordinal, e);
+        }
+        int len = 0;
+        while (len < nameBytes.length && nameBytes[len] != 0) {
+            len++;
+        }
+        this.name = new String(nameBytes, 0, len, java.nio.charset.StandardCharsets.US_ASCII);
+        this.multiprocessors = sm[0];
+        this.computeMajor = major[0];
+    }
+
+    /** Makes this device's context current on the calling thread (cheap; done at every engine entry). */
+    public void makeCurrent() {
+        try {
+            JCudaDriver.cuCtxSetCurrent(context);
+        } catch (CudaException e) {
+            throw Cu.fail("cuCtxSetCurrent", "device " + ordinal, e);
+        }
+    }
+
+    /** A kernel of the fatbin by its extern "C" name. */
+    public synchronized CUfunction function(String kernel) {
+        return functions.computeIfAbsent(kernel, k -> {
+            CUfunction f = new CUfunction();
+            try {
+                JCudaDriver.cuModuleGetFunction(f, module, k);
+            } catch (CudaException e) {
+                throw Cu.fail("cuModuleGetFunction", k, e);
+            }
+            return f;
+        });
+    }
+
+    public int ordinal() {
+        return ordinal;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int multiprocessors() {
+        return multiprocessors;
+    }
+
+    public int computeMajor() {
+        return computeMajor;
+    }
+
+    /** Free and total device memory in bytes. */
+    public long[] memInfo() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        makeCurrent();
+        JCudaDriver.cuMemGetInfo(free, total);
+        return new long[] {free[0], total[0]};
+    }
+}

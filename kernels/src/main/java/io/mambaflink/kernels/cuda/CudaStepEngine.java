@@ -1,0 +1,605 @@
+package io.mambaflink.kernels.cuda;
+
+import io.mambaflink.kernels.Arch;
+import io.mambaflink.kernels.MambaConfig;
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.StepBatch;
+import io.mambaflink.kernels.engine.StepEngine;
+import io.mambaflink.kernels.state.StateLayout;
+import io.mambaflink.kernels.state.StreamState;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.util.Arrays;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The CUDA step engine: one batched step of N streams per call, float32 state, the step of {@code mamba_ssm}
+ * {@code Mamba.step} / {@code Mamba2.step} as a short sequence of kernels per layer, captured once per batch-size
+ * bucket (1, 2, 4, ... maxBatch) into a CUDA graph and replayed with one launch.
+ *
+ * <p>Per step: one copy of the batch's control block (row count, slots, token ids) and features to the device, one
+ * graph launch, one copy of the outputs back; in host state mode also the batch's states up before and back after the
+ * graph. Host buffers are page-locked, so all of that is asynchronous on one stream with a single synchronization.
+ *
+ * <p>Kernels per layer: [rmsnorm] + in_proj, conv1d_update, then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
+ * ssm2_update, gated_rmsnorm; then out_proj with the residual add. The bracketed kernels run only for buckets above
+ * {@link LinearKernel#GEMV_MAX_ROWS} rows: below, the pre-norm is fused into the GEMV and dt_proj into ssm1_update.
+ *
+ * <p>After a CUDA error the engine refuses further work: its device state is unknown, so the caller must fail and
+ * restore from a checkpoint rather than emit numbers.
+ */
+public final class CudaStepEngine implements StepEngine {
+    private static final Logger LOG = LoggerFactory.getLogger(CudaStepEngine.class);
+    private static final int MAX_GRID_ROWS = 65535;
+
+    private final MambaModel model;
+    private final MambaConfig c;
+    private final StateLayout layout;
+    private final int capacity;
+    private final int maxBatch;
+    private final boolean resident;
+    private final boolean useGraphs;
+    private final boolean refKernels;
+    /** Floats per stream state. */
+    private final int stateFloats;
+    private final long[] positions;
+    /** Generation stamps for the distinct-slot check, (capacity). */
+    private final int[] seen;
+    private int stamp;
+
+    private final CudaDevice device;
+    private final CUstream stream = new CUstream();
+    private final DeviceWeights w;
+    private final HostStatePool hostPool;
+
+    /** Resident: (capacity, stateFloats) slot pool; host: (maxBatch, stateFloats) staging rows. */
+    private final Dev states;
+    private final long stateRows;
+    /** int32 control block: [n | slots (maxBatch) | tokens (maxBatch)]. */
+    private final Dev ctrl;
+    private final Dev nRows;
+    private final Dev slotsDev;
+    private final Dev tokensDev;
+    private final Pointer ctrlHost;
+    private final IntBuffer ctrlView;
+    /** (maxBatch, inputDim) feature rows, feature models. */
+    private final Dev features;
+    private final Pointer featuresHost;
+    private final FloatBuffer featuresView;
+    /** (maxBatch, outputDim). */
+    private final Dev out;
+    private final Pointer outHost;
+    private final FloatBuffer outView;
+    /** Activations, (maxBatch, width) each. */
+    private final Dev hidden;
+    private final Dev normed;
+    private final Dev proj;
+    private final Dev xc;
+    private final Dev dbc;
+    private final Dev dtv;
+    private final Dev y;
+    private final Dev[] allocations;
+
+    private final EmbedKernel embed;
+    private final RmsNormKernel rmsNorm;
+    private final LinearKernel linear;
+    private final Conv1dUpdateKernel conv;
+    private final Ssm1UpdateKernel ssm1;
+    private final Ssm2UpdateKernel ssm2;
+    private final GatedRmsNormKernel gatedNorm;
+
+    /** Bucket sizes, ascending: powers of two below maxBatch, then maxBatch. */
+    private final int[] buckets;
+    private final CUgraphExec[] graphs;
+    private boolean failed;
+    private boolean closed;
+
+    public CudaStepEngine(MambaModel model, EngineOptions options) {
+        this.model = model;
+        this.c = model.config();
+        this.layout = model.layout();
+        this.capacity = options.capacity();
+        this.maxBatch = options.maxBatch();
+        this.resident = options.stateMode() == EngineOptions.StateMode.RESIDENT;
+        this.useGraphs = !"false".equals(System.getProperty("mambaflink.cuda.graphs"));
+        this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
+        this.stateFloats = layout.size();
+        if (maxBatch > MAX_GRID_ROWS) {
+            throw new IllegalArgumentException("backend cuda: maxBatch " + maxBatch + " exceeds " + MAX_GRID_ROWS);
+        }
+        if ((long) maxBatch * c.outputDim() * 4 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("backend cuda: maxBatch " + maxBatch + " x output " + c.outputDim()
+                    + " floats exceeds the 2 GB output buffer");
+        }
+        this.positions = new long[capacity];
+        this.seen = new int[capacity];
+        this.device = CudaDevice.get(options.device());
+        device.makeCurrent();
+        this.stateRows = resident ? capacity : maxBatch;
+        long stateBytes = 4L * stateFloats * stateRows;
+        long[] mem = device.memInfo();
+        if (stateBytes > mem[0]) {
+            throw new IllegalArgumentException("backend cuda: " + (resident ? "resident slot pool of " + capacity : "host-mode staging of "
+                    + maxBatch) + " states needs " + (stateBytes >> 20) + " MB, device " + device.ordinal() + " has "
+                    + (mem[0] >> 20) + " MB free");
+        }
+        try {
+            JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        } catch (CudaException e) {
+            throw Cu.fail("cuStreamCreate", "engine stream", e);
+        }
+        this.w = DeviceWeights.acquire(device, model);
+        HostStatePool hp = null;
+        Dev[] alloc = new Dev[12];
+        int k = 0;
+        Pointer ch = null;
+        Pointer fh = null;
+        Pointer oh = null;
+        try {
+            hp = resident ? null : new HostStatePool(capacity, stateFloats);
+            int b = maxBatch;
+            alloc[k++] = states = alloc("states", (long) stateFloats * stateRows);
+            alloc[k++] = ctrl = alloc("control block", 1 + 2L * b);
+            alloc[k++] = features = alloc("features", (long) b * c.inputDim());
+            alloc[k++] = out = alloc("outputs", (long) b * c.outputDim());
+            alloc[k++] = hidden = alloc("hidden", (long) b * c.dModel());
+            alloc[k++] = normed = alloc("normed", (long) b * c.dModel());
+            alloc[k++] = proj = alloc("in_proj output", (long) b * c.inProjDim());
+            alloc[k++] = xc = alloc("conv output", (long) b * c.convDim());
+            alloc[k++] = dbc = alloc("x_proj output", c.arch() == Arch.MAMBA1 ? (long) b * dbcDim() : 1);
+            alloc[k++] = dtv = alloc("dt_proj output", c.arch() == Arch.MAMBA1 ? (long) b * c.dInner() : 1);
+            alloc[k++] = y = alloc("ssm output", (long) b * c.dInner());
+            ch = Cu.allocHost("control block", 4L * (1 + 2L * b));
+            fh = Cu.allocHost("features", 4L * b * c.inputDim());
+            oh = Cu.allocHost("outputs", 4L * b * c.outputDim());
+            Cu.zeroAsync("state pool", states.ptr(), states.floats(), stream);
+            Cu.sync("zeroing the state pool", stream);
+        } catch (RuntimeException e) {
+            for (Dev d : alloc) {
+                if (d != null) {
+                    Cu.free(d.ptr());
+                }
+            }
+            Cu.freeHost(ch);
+            Cu.freeHost(fh);
+            Cu.freeHost(oh);
+            if (hp != null) {
+                hp.close();
+            }
+            w.release();
+            JCudaDriver.cuStreamDestroy(stream);
+            throw e;
+        }
+        this.allocations = alloc;
+        this.hostPool = hp;
+        this.nRows = ctrl.slice("n_rows", 0);
+        this.slotsDev = ctrl.slice("slots", 1);
+        this.tokensDev = ctrl.slice("tokens", 1 + maxBatch);
+        this.ctrlHost = ch;
+        this.ctrlView = ch.getByteBuffer(0, 4L * (1 + 2L * maxBatch)).order(ByteOrder.nativeOrder()).asIntBuffer();
+        this.featuresHost = fh;
+        this.featuresView = fh.getByteBuffer(0, Math.max(4, 4L * maxBatch * c.inputDim())).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        this.outHost = oh;
+        this.outView = oh.getByteBuffer(0, 4L * maxBatch * c.outputDim()).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        if (!resident) {
+            for (int i = 0; i < maxBatch; i++) {
+                ctrlView.put(1 + i, i); // host mode: batch row i uses staging row i
+            }
+        }
+        this.embed = new EmbedKernel(device);
+        this.rmsNorm = new RmsNormKernel(device);
+        this.linear = new LinearKernel(device);
+        this.conv = new Conv1dUpdateKernel(device);
+        this.ssm1 = new Ssm1UpdateKernel(device);
+        this.ssm2 = new Ssm2UpdateKernel(device);
+        this.gatedNorm = new GatedRmsNormKernel(device);
+        int nb = 0;
+        int[] bs = new int[32];
+        for (int s = 1; s < maxBatch; s *= 2) {
+            bs[nb++] = s;
+        }
+        bs[nb++] = maxBatch;
+        this.buckets = Arrays.copyOf(bs, nb);
+        this.graphs = new CUgraphExec[nb];
+        LOG.info("CUDA engine on device {} ({}): {} slots {}, maxBatch {}, {} MB of states on the device, graphs {}", device.ordinal(),
+                device.name(), capacity, resident ? "resident" : "on the host", maxBatch, stateBytes >> 20, useGraphs ? "on" : "off");
+    }
+
+    private int dbcDim() {
+        return c.dtRank() + 2 * c.dState();
+    }
+
+    private static Dev alloc(String name, long floats) {
+        return Dev.of(name, Cu.alloc(name, 4 * Math.max(floats, 1)), Math.max(floats, 1));
+    }
+
+    @Override
+    public MambaModel model() {
+        return model;
+    }
+
+    @Override
+    public String backend() {
+        return "cuda";
+    }
+
+    @Override
+    public int capacity() {
+        return capacity;
+    }
+
+    @Override
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** The device this engine runs on. */
+    public CudaDevice device() {
+        return device;
+    }
+
+    /** True when slot states live on the GPU. */
+    public boolean resident() {
+        return resident;
+    }
+
+    @Override
+    public void reset(int slot) {
+        checkSlot(slot);
+        usable();
+        if (resident) {
+            device.makeCurrent();
+            guard(() -> {
+                Cu.sync("before reset of slot " + slot, stream);
+                Cu.zeroAsync("reset slot " + slot, states.slice("slot " + slot, (long) slot * stateFloats).ptr(), stateFloats, stream);
+                Cu.sync("reset of slot " + slot, stream);
+            });
+        } else {
+            hostPool.write(slot, zeros());
+        }
+        positions[slot] = 0;
+    }
+
+    private float[] zeroState;
+
+    private float[] zeros() {
+        if (zeroState == null) {
+            zeroState = new float[stateFloats];
+        }
+        return zeroState;
+    }
+
+    @Override
+    public void load(int slot, StreamState src) {
+        checkSlot(slot);
+        checkState(src);
+        usable();
+        if (resident) {
+            device.makeCurrent();
+            guard(() -> {
+                Cu.sync("before load into slot " + slot, stream);
+                Cu.htod("load into slot " + slot, states.slice("slot " + slot, (long) slot * stateFloats).ptr(), Pointer.to(src.data()),
+                        4L * stateFloats);
+            });
+        } else {
+            hostPool.write(slot, src.data());
+        }
+        positions[slot] = src.position();
+    }
+
+    @Override
+    public void store(int slot, StreamState dst) {
+        checkSlot(slot);
+        checkState(dst);
+        usable();
+        if (resident) {
+            device.makeCurrent();
+            guard(() -> {
+                Cu.sync("before store of slot " + slot, stream);
+                Cu.dtoh("store of slot " + slot, Pointer.to(dst.data()), states.slice("slot " + slot, (long) slot * stateFloats).ptr(),
+                        4L * stateFloats);
+            });
+        } else {
+            hostPool.read(slot, dst.data());
+        }
+        dst.setPosition(positions[slot]);
+    }
+
+    @Override
+    public long position(int slot) {
+        checkSlot(slot);
+        return positions[slot];
+    }
+
+    @Override
+    public void step(StepBatch batch) {
+        int n = batch.size();
+        if (n == 0) {
+            return;
+        }
+        usable();
+        if (n > maxBatch) {
+            throw new IllegalArgumentException("batch of " + n + " rows exceeds this engine's maxBatch " + maxBatch);
+        }
+        checkInputs(batch);
+        device.makeCurrent();
+        int bi = bucketIndex(n);
+        int outFloats = n * c.outputDim();
+        guard(() -> {
+            ctrlView.put(0, n);
+            if (resident) {
+                ctrlView.put(1, batch.slots(), 0, n);
+            }
+            if (batch.tokenInput()) {
+                ctrlView.put(1 + maxBatch, batch.tokens(), 0, n);
+            }
+            Cu.htodAsync("step control block", ctrl.ptr(), ctrlHost, 4L * (1 + 2L * maxBatch), stream);
+            if (!batch.tokenInput()) {
+                featuresView.put(0, batch.features(), 0, n * c.inputDim());
+                Cu.htodAsync("step features", features.ptr(), featuresHost, 4L * n * c.inputDim(), stream);
+            }
+            if (!resident) {
+                moveStates(batch.slots(), n, true);
+            }
+            runBucket(bi);
+            if (!resident) {
+                moveStates(batch.slots(), n, false);
+            }
+            Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * outFloats, stream);
+            Cu.sync("step of " + n + " rows (bucket " + buckets[bi] + ")", stream);
+        });
+        outView.get(0, batch.outputs(), 0, outFloats);
+        for (int i = 0; i < n; i++) {
+            positions[batch.slots()[i]]++;
+        }
+    }
+
+    /** Host mode: copies the batch's states from the host pool to staging rows 0..n-1 (up) or back (down). */
+    private void moveStates(int[] slots, int n, boolean up) {
+        long bytes = 4L * stateFloats;
+        int i = 0;
+        while (i < n) {
+            int s = slots[i];
+            int len = 1;
+            while (i + len < n && slots[i + len] == s + len && hostPool.sameChunk(s, s + len)) {
+                len++;
+            }
+            if (up) {
+                Cu.htodAsync("host-mode state upload of rows " + i + ".." + (i + len - 1), states.ptr().withByteOffset(i * bytes),
+                        hostPool.pointer(s), len * bytes, stream);
+            } else {
+                Cu.dtohAsync("host-mode state write-back of rows " + i + ".." + (i + len - 1), hostPool.pointer(s),
+                        states.ptr().withByteOffset(i * bytes), len * bytes, stream);
+            }
+            i += len;
+        }
+    }
+
+    private int bucketIndex(int n) {
+        for (int i = 0; i < buckets.length; i++) {
+            if (buckets[i] >= n) {
+                return i;
+            }
+        }
+        throw new IllegalArgumentException("batch of " + n + " rows exceeds maxBatch " + maxBatch);
+    }
+
+    /** Runs the step's kernels for bucket {@code bi}: its CUDA graph, captured on first use, or direct launches. */
+    private void runBucket(int bi) {
+        if (!useGraphs) {
+            enqueueStep(buckets[bi]);
+            return;
+        }
+        if (graphs[bi] == null) {
+            CUgraph g = new CUgraph();
+            try {
+                JCudaDriver.cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+            } catch (CudaException e) {
+                throw Cu.fail("cuStreamBeginCapture", "step graph of bucket " + buckets[bi], e);
+            }
+            try {
+                enqueueStep(buckets[bi]);
+            } finally {
+                JCudaDriver.cuStreamEndCapture(stream, g);
+            }
+            CUgraphExec exec = new CUgraphExec();
+            try {
+                JCudaDriver.cuGraphInstantiate(exec, g, 0);
+            } catch (CudaException e) {
+                throw Cu.fail("cuGraphInstantiate", "step graph of bucket " + buckets[bi], e);
+            } finally {
+                JCudaDriver.cuGraphDestroy(g);
+            }
+            graphs[bi] = exec;
+        }
+        try {
+            JCudaDriver.cuGraphLaunch(graphs[bi], stream);
+        } catch (CudaException e) {
+            throw Cu.fail("cuGraphLaunch", "step graph of bucket " + buckets[bi], e);
+        }
+    }
+
+    /** The step's launch sequence for a bucket of {@code r} rows, on the engine's stream. */
+    void enqueueStep(int r) {
+        LinearKernel.Variant lv = refKernels ? LinearKernel.Variant.REF : LinearKernel.pick(r);
+        boolean small = lv == LinearKernel.Variant.GEMV;
+        int dModel = c.dModel();
+        int dInner = c.dInner();
+        int inProjDim = c.inProjDim();
+        int convDim = c.convDim();
+        float eps = c.layerNormEps();
+        long stride = stateFloats;
+        // embed
+        if (c.io().tokenInput()) {
+            embed.launch(stream, nRows, r, tokensDev, w.embeddings, c.vocabSize(), dModel, hidden);
+        } else {
+            linear.launch(stream, lv, nRows, r, features, c.inputDim(), Dev.NONE, 0f, w.inputProj, w.inputProjBias, c.inputDim(), dModel,
+                    hidden, dModel, false);
+        }
+        for (int li = 0; li < c.nLayers(); li++) {
+            DeviceWeights.Layer l = w.layers.get(li);
+            // pre-norm and in_proj
+            normLinear(lv, r, l.norm(), l.inProj(), l.inProjBias(), inProjDim, proj);
+            if (c.arch() == Arch.MAMBA1) {
+                // conv window on x = in_proj[:, :dInner]
+                conv.launch(stream, nRows, r, slotsDev, states, stateRows, stride, layout.convOffset(li), proj, inProjDim, l.conv(),
+                        l.convBias(), convDim, c.dConv(), xc, convDim);
+                // x_proj: [dt_low_rank | B | C]
+                linear.launch(stream, lv, nRows, r, xc, convDim, Dev.NONE, 0f, l.xProj(), Dev.NONE, dInner, dbcDim(), dbc, dbcDim(), false);
+                Dev dtW = l.dtProj();
+                if (!small) {
+                    // dt_proj as a matmul for large batches; the state update then only adds softplus
+                    linear.launch(stream, lv, nRows, r, dbc, dbcDim(), Dev.NONE, 0f, l.dtProj(), l.dtProjBias(), c.dtRank(), dInner, dtv,
+                            dInner, false);
+                    dtW = Dev.NONE;
+                }
+                boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
+                // discretize, state update, readout, skip, gate
+                ssm1.launch(stream, fast, nRows, r, slotsDev, states, stateRows, stride, layout.ssmOffset(li), xc, convDim, dbc, dbcDim(),
+                        dtW, dtW.isNone() ? Dev.NONE : l.dtProjBias(), dtv, dInner, l.a(), l.d(), proj.slice("z", dInner), inProjDim,
+                        dInner, c.dState(), c.dtRank(), y, dInner);
+            } else {
+                // conv window on xBC = in_proj[:, dInner : dInner + convDim]
+                conv.launch(stream, nRows, r, slotsDev, states, stateRows, stride, layout.convOffset(li), proj.slice("xBC", dInner),
+                        inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xc, convDim);
+                // discretize, state update, readout, skip
+                ssm2.launch(stream, !refKernels, nRows, r, slotsDev, states, stateRows, stride, layout.ssmOffset(li), xc, convDim, proj,
+                        inProjDim, dInner + convDim, l.dtBias(), l.a(), l.d(), c.nHeads(), c.headDim(), c.dState(), c.nGroups(),
+                        c.timeStepMin(), c.timeStepMax(), y, dInner);
+                // gate, then RMSNorm per group
+                gatedNorm.launch(stream, nRows, r, y, dInner, proj, inProjDim, l.gatedNorm(), dInner, c.nGroups(), eps);
+            }
+            // out_proj and the residual add
+            linear.launch(stream, lv, nRows, r, y, dInner, Dev.NONE, 0f, l.outProj(), l.outProjBias(), dInner, dModel, hidden, dModel,
+                    true);
+        }
+        // final norm and head
+        Dev headW = c.io().tokenInput() ? w.lmHead : w.head;
+        Dev headB = c.io().tokenInput() ? Dev.NONE : w.headBias;
+        normLinear(lv, r, w.normF, headW, headB, c.outputDim(), out);
+    }
+
+    /** y = RMSNorm(hidden) * normW @ W^T + bias: fused in the GEMV, else rmsnorm_rows then the matmul. */
+    private void normLinear(LinearKernel.Variant lv, int r, Dev normW, Dev weight, Dev bias, int outDim, Dev dst) {
+        int dModel = c.dModel();
+        if (lv == LinearKernel.Variant.GEMV) {
+            linear.launch(stream, lv, nRows, r, hidden, dModel, normW, c.layerNormEps(), weight, bias, dModel, outDim, dst, outDim, false);
+        } else {
+            rmsNorm.launch(stream, nRows, r, hidden, dModel, normW, c.layerNormEps(), dModel, normed, dModel);
+            linear.launch(stream, lv, nRows, r, normed, dModel, Dev.NONE, 0f, weight, bias, dModel, outDim, dst, outDim, false);
+        }
+    }
+
+    private void checkInputs(StepBatch batch) {
+        int n = batch.size();
+        int[] s = batch.slots();
+        if (++stamp == 0) {
+            Arrays.fill(seen, 0);
+            stamp = 1;
+        }
+        for (int i = 0; i < n; i++) {
+            if (s[i] < 0 || s[i] >= capacity) {
+                throw new IllegalArgumentException("row " + i + ": slot " + s[i] + " out of range 0.." + (capacity - 1));
+            }
+            if (seen[s[i]] == stamp) {
+                throw new IllegalArgumentException("row " + i + ": slot " + s[i] + " appears twice in one batch");
+            }
+            seen[s[i]] = stamp;
+            if (batch.tokenInput() && (batch.tokens()[i] < 0 || batch.tokens()[i] >= c.vocabSize())) {
+                throw new IllegalArgumentException("row " + i + ": token id " + batch.tokens()[i] + " outside the vocabulary 0.."
+                        + (c.vocabSize() - 1));
+            }
+        }
+    }
+
+    private void checkSlot(int slot) {
+        if (slot < 0 || slot >= capacity) {
+            throw new IllegalArgumentException("slot " + slot + " out of range 0.." + (capacity - 1));
+        }
+    }
+
+    private void checkState(StreamState s) {
+        if (s.data().length != stateFloats) {
+            throw new IllegalArgumentException("state of " + s.data().length + " floats, this model's states have " + stateFloats);
+        }
+    }
+
+    private void usable() {
+        if (closed) {
+            throw new IllegalStateException("CUDA engine is closed");
+        }
+        if (failed) {
+            throw new IllegalStateException("CUDA engine failed earlier; its device state is unknown: restore from a checkpoint");
+        }
+    }
+
+    /** Runs device work; any failure marks the engine failed, so it is never used again. */
+    private void guard(Runnable work) {
+        try {
+            work.run();
+        } catch (RuntimeException | Error e) {
+            failed = true;
+            throw e;
+        }
+    }
+
+    /** Milliseconds one graph replay of a bucket takes on the device, averaged over {@code iters}: for benchmarks. */
+    public double deviceStepMillis(int rows, int iters) {
+        usable();
+        device.makeCurrent();
+        int bi = bucketIndex(rows);
+        ctrlView.put(0, rows);
+        Cu.htodAsync("benchmark control block", ctrl.ptr(), ctrlHost, 4L * (1 + 2L * maxBatch), stream);
+        runBucket(bi);
+        Cu.sync("benchmark warm-up", stream);
+        GpuTimer t = new GpuTimer(stream);
+        t.start();
+        for (int i = 0; i < iters; i++) {
+            runBucket(bi);
+        }
+        return t.stopMillis() / iters;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        device.makeCurrent();
+        try {
+            JCudaDriver.cuStreamSynchronize(stream);
+        } catch (CudaException e) {
+            LOG.warn("CUDA engine close: stream synchronization failed: {}", e.getMessage());
+        }
+        for (CUgraphExec g : graphs) {
+            if (g != null) {
+                JCudaDriver.cuGraphExecDestroy(g);
+            }
+        }
+        for (Dev d : allocations) {
+            if (d != null) {
+                Cu.free(d.ptr());
+            }
+        }
+        Cu.freeHost(ctrlHost);
+        Cu.freeHost(featuresHost);
+        Cu.freeHost(outHost);
+        if (hostPool != null) {
+            hostPool.close();
+        }
+        w.release();
+        JCudaDriver.cuStreamDestroy(stream);
+    }
+}

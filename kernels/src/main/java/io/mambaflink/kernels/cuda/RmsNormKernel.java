@@ -1,0 +1,27 @@
+package io.mambaflink.kernels.cuda;
+
+import jcuda.Pointer;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUstream;
+
+/** Launcher of rmsnorm.cu {@code rmsnorm_rows}: out[r, :] = RMSNorm(x[r, :]) * weight. */
+public final class RmsNormKernel {
+    static final String NAME = "rmsnorm_rows";
+    private final CUfunction fn;
+
+    public RmsNormKernel(CudaDevice device) {
+        this.fn = device.function(NAME);
+    }
+
+    /** x (rows, n) stride xStride; weight (n); out (rows, n) stride outStride. */
+    public void launch(CUstream s, Dev nRows, int rows, Dev x, int xStride, Dev weight, float eps, int n, Dev out,
+            int outStride) {
+        nRows.checkVector(NAME, 1);
+        x.checkMatrix(NAME, rows, n, xStride);
+        weight.checkVector(NAME, n);
+        out.checkMatrix(NAME, rows, n, outStride);
+        Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), Pointer.to(new float[] {eps}),
+                Pointer.to(new int[] {n}), out.arg(), Pointer.to(new int[] {outStride}));
+        Cu.launch(NAME, fn, rows, 1, 1, 256, 0, s, p);
+    }
+}

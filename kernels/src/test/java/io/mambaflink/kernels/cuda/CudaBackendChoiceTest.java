@@ -1,0 +1,49 @@
+package io.mambaflink.kernels.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.RandomModel;
+import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.Engines;
+import io.mambaflink.kernels.engine.StepEngine;
+import org.junit.jupiter.api.Test;
+
+/** Backend auto picks CUDA exactly when a device is present; backend cuda without one fails and says why. Runs anywhere. */
+class CudaBackendChoiceTest {
+    private final MambaModel model = RandomModel.create(RandomModel.mamba1Lm(16, 1, 4, 10), 1);
+
+    @Test
+    void autoPicksCudaOnlyWithADevice() {
+        EngineOptions o = new EngineOptions(Backend.AUTO, 2, 2, 1, EngineOptions.StateMode.RESIDENT, 0);
+        try (StepEngine e = Engines.create(model, o)) {
+            assertThat(e.backend()).isEqualTo(CudaSupport.available() ? "cuda" : "cpu");
+        }
+        assertThat(Engines.cudaAvailable()).isEqualTo(CudaSupport.available());
+    }
+
+    @Test
+    void cudaWithoutADeviceFailsClearly() {
+        EngineOptions o = new EngineOptions(Backend.CUDA, 2, 2, 1, EngineOptions.StateMode.RESIDENT, 0);
+        if (CudaSupport.available()) {
+            try (StepEngine e = Engines.create(model, o)) {
+                assertThat(e.backend()).isEqualTo("cuda");
+            }
+        } else {
+            assertThat(CudaSupport.unavailableReason()).isNotBlank();
+            assertThatThrownBy(() -> Engines.create(model, o)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("backend cuda: ");
+        }
+    }
+
+    @Test
+    void missingDeviceOrdinalIsNamed() {
+        if (!CudaSupport.available()) {
+            return;
+        }
+        EngineOptions o = new EngineOptions(Backend.CUDA, 2, 2, 1, EngineOptions.StateMode.RESIDENT, 99);
+        assertThatThrownBy(() -> Engines.create(model, o)).hasMessageContaining("CUDA device 99 does not exist");
+    }
+}

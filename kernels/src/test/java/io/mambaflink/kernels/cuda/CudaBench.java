@@ -1,0 +1,203 @@
+package io.mambaflink.kernels.cuda;
+
+import io.mambaflink.kernels.Arch;
+import io.mambaflink.kernels.MambaConfig;
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.RandomModel;
+import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.StepBatch;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The CUDA engine's benchmark (a program, not a test): the card's copy bandwidth, then ms per step and stream-steps
+ * per second for a mamba-130m-sized Mamba-1 and Mamba-2 with random weights, at batch 1, 64, 512 and 4096 (Mamba-2
+ * stops at 1024), states resident and on the host, each beside its bandwidth floor: (weight bytes + batch x state bytes
+ * x 2) / copy bandwidth. Then the SSM-state update kernels alone. Prints markdown tables.
+ *
+ * <p>"step" is {@link CudaStepEngine#step} as the operator calls it: inputs up, one graph, outputs (logits) back into
+ * the Java batch, states up and back in host mode. "device" is one replay of the step's CUDA graph alone (states
+ * resident, outputs left on the GPU), the figure comparable to the bandwidth floor.
+ *
+ * <p>Usage: {@code java -cp ... io.mambaflink.kernels.cuda.CudaBench [m1|m2|ssm|all]}.
+ */
+public final class CudaBench {
+    private static final double MIN_SECONDS = 1.0;
+
+    private CudaBench() {}
+
+    public static void main(String[] args) {
+        String what = args.length > 0 ? args[0] : "all";
+        CudaDevice device = CudaDevice.get(0);
+        device.makeCurrent();
+        double copy = copyBandwidth();
+        System.out.printf(Locale.ROOT, "device: %s, %d SMs; copy bandwidth (cuMemcpyDtoD, bytes read + written): %.0f GB/s%n%n",
+                device.name(), device.multiprocessors(), copy / 1e9);
+        System.out.println("| model | batch | states | step ms | stream-steps/s | device ms | floor ms | floor / device |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
+        if (what.equals("all") || what.equals("m1")) {
+            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), new int[] {1, 64, 512, 4096}, copy);
+        }
+        if (what.equals("all") || what.equals("m2")) {
+            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), new int[] {1, 64, 512, 1024}, copy);
+        }
+        if (what.equals("all") || what.equals("ssm")) {
+            ssmAlone(device, copy);
+        }
+    }
+
+    private static void run(String label, MambaConfig c, int[] batches, double copy) {
+        MambaModel model = RandomModel.create(c, 1);
+        long stateBytes = model.layout().bytes();
+        // one small engine holds the weights on the device across the runs, so they are uploaded once
+        try (CudaStepEngine keeper = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, 1, 1, 1,
+                EngineOptions.StateMode.RESIDENT, 0))) {
+            DeviceWeights shared = DeviceWeights.acquire(keeper.device(), model);
+            long weightBytes = shared.bytes();
+            shared.release();
+            System.err.printf(Locale.ROOT, "%s: %.1f MB of weights, %.2f MB of state per stream%n", label, weightBytes / 1e6,
+                    stateBytes / 1e6);
+            for (int b : batches) {
+                for (EngineOptions.StateMode mode : EngineOptions.StateMode.values()) {
+                    try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, mode, 0))) {
+                        StepBatch batch = e.newBatch();
+                        SplittableRandom rnd = new SplittableRandom(b);
+                        for (int s = 0; s < b; s++) {
+                            batch.addToken(s, rnd.nextInt(c.vocabSize()));
+                        }
+                        for (int i = 0; i < 3; i++) {
+                            e.step(batch);
+                        }
+                        int steps = 0;
+                        long t0 = System.nanoTime();
+                        long t;
+                        do {
+                            e.step(batch);
+                            steps++;
+                            t = System.nanoTime() - t0;
+                        } while (steps < 3 || (t < MIN_SECONDS * 1e9 && steps < 2000));
+                        double ms = t / 1e6 / steps;
+                        double dev = e.deviceStepMillis(b, Math.max(3, Math.min(200, (int) (200 / Math.max(ms, 1)))));
+                        double floor = (weightBytes + 2.0 * b * stateBytes) / copy * 1e3;
+                        System.out.printf(Locale.ROOT, "| %s | %d | %s | %.3f | %.0f | %.3f | %.3f | %.0f%% |%n", label, b,
+                                mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", ms, b / ms * 1e3, dev, floor,
+                                100 * floor / dev);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Device-to-device copy of 1 GB, bytes read plus written per second. */
+    private static double copyBandwidth() {
+        long bytes = 1L << 30;
+        CUdeviceptr a = Cu.alloc("copy source", bytes);
+        CUdeviceptr b = Cu.alloc("copy target", bytes);
+        CUstream s = new CUstream();
+        JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        JCudaDriver.cuMemcpyDtoDAsync(b, a, bytes, s);
+        Cu.sync("copy warm-up", s);
+        int n = 20;
+        GpuTimer t = new GpuTimer(s);
+        t.start();
+        for (int i = 0; i < n; i++) {
+            JCudaDriver.cuMemcpyDtoDAsync(b, a, bytes, s);
+        }
+        double ms = t.stopMillis();
+        Cu.free(a);
+        Cu.free(b);
+        JCudaDriver.cuStreamDestroy(s);
+        return 2.0 * bytes * n / (ms / 1e3);
+    }
+
+    /** The SSM-state update kernels alone on one layer: Mamba-1 at batch 4096, Mamba-2 at batch 1024. */
+    private static void ssmAlone(CudaDevice device, double copy) {
+        CUstream s = new CUstream();
+        JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        SplittableRandom rnd = new SplittableRandom(3);
+        System.out.println();
+        System.out.println("| kernel | batch | state bytes moved | ms | GB/s | of copy bandwidth |");
+        System.out.println("|---|---|---|---|---|---|");
+        {
+            int rows = 4096;
+            int dInner = 1536;
+            int dState = 16;
+            int dtRank = 48;
+            int stride = dInner * dState;
+            int dbcDim = dtRank + 2 * dState;
+            int[] slots = new int[rows];
+            for (int i = 0; i < rows; i++) {
+                slots[i] = i;
+            }
+            Dev nr = CudaTestSupport.upload("n_rows", new int[] {rows});
+            Dev sl = CudaTestSupport.upload("slots", slots);
+            Dev st = Dev.of("states", Cu.alloc("states", 4L * rows * stride), (long) rows * stride);
+            Cu.zeroAsync("states", st.ptr(), st.floats(), s);
+            Dev xc = CudaTestSupport.upload("xc", CudaTestSupport.uniform(rnd, rows * dInner, 1));
+            Dev dbc = CudaTestSupport.upload("dbc", CudaTestSupport.uniform(rnd, rows * dbcDim, 1));
+            Dev dtv = CudaTestSupport.upload("dtv", CudaTestSupport.uniform(rnd, rows * dInner, 1));
+            Dev a = CudaTestSupport.upload("A", CudaTestSupport.uniform(rnd, dInner * dState, 1));
+            Dev d = CudaTestSupport.upload("D", CudaTestSupport.uniform(rnd, dInner, 1));
+            Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
+            Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
+            Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
+            for (boolean fast : new boolean[] {false, true}) {
+                Runnable launch = () -> k.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,
+                        dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner);
+                report(fast ? "ssm1_update" : "ssm1_update_ref", rows, 8.0 * rows * stride, launch, s, copy);
+            }
+            CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y);
+        }
+        {
+            int rows = 1024;
+            int nHeads = 24;
+            int headDim = 64;
+            int dState = 128;
+            int dInner = nHeads * headDim;
+            int xcDim = dInner + 2 * dState;
+            int projDim = 2 * dInner + 2 * dState + nHeads;
+            int stride = dInner * dState;
+            int[] slots = new int[rows];
+            for (int i = 0; i < rows; i++) {
+                slots[i] = i;
+            }
+            Dev nr = CudaTestSupport.upload("n_rows", new int[] {rows});
+            Dev sl = CudaTestSupport.upload("slots", slots);
+            Dev st = Dev.of("states", Cu.alloc("states", 4L * rows * stride), (long) rows * stride);
+            Cu.zeroAsync("states", st.ptr(), st.floats(), s);
+            Dev xc = CudaTestSupport.upload("xc", CudaTestSupport.uniform(rnd, rows * xcDim, 1));
+            Dev proj = CudaTestSupport.upload("proj", CudaTestSupport.uniform(rnd, rows * projDim, 1));
+            Dev dtb = CudaTestSupport.upload("dt_bias", CudaTestSupport.uniform(rnd, nHeads, 1));
+            Dev a = CudaTestSupport.upload("A", CudaTestSupport.uniform(rnd, nHeads, 1));
+            Dev d = CudaTestSupport.upload("D", CudaTestSupport.uniform(rnd, nHeads, 1));
+            Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
+            Ssm2UpdateKernel k = new Ssm2UpdateKernel(device);
+            for (boolean fast : new boolean[] {false, true}) {
+                Runnable launch = () -> k.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, xcDim, proj, projDim, dInner + xcDim, dtb, a,
+                        d, nHeads, headDim, dState, 1, 0f, Float.POSITIVE_INFINITY, y, dInner);
+                report(fast ? "ssm2_update" : "ssm2_update_ref", rows, 8.0 * rows * stride, launch, s, copy);
+            }
+            CudaTestSupport.free(nr, sl, st, xc, proj, dtb, a, d, y);
+        }
+        JCudaDriver.cuStreamDestroy(s);
+    }
+
+    private static void report(String name, int rows, double bytes, Runnable launch, CUstream s, double copy) {
+        launch.run();
+        Cu.sync(name + " warm-up", s);
+        int n = 20;
+        GpuTimer t = new GpuTimer(s);
+        t.start();
+        for (int i = 0; i < n; i++) {
+            launch.run();
+        }
+        double ms = t.stopMillis() / n;
+        double gbs = bytes / (ms / 1e3) / 1e9;
+        System.out.printf(Locale.ROOT, "| %s | %d | %.0f MB | %.3f | %.0f | %.0f%% |%n", name, rows, bytes / 1e6, ms, gbs, 100 * gbs * 1e9 / copy);
+    }
+}

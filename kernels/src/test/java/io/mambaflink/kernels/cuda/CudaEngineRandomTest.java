@@ -1,0 +1,150 @@
+package io.mambaflink.kernels.cuda;
+
+import static io.mambaflink.kernels.cuda.CudaTestSupport.assumeCuda;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.randomState;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.relErr;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.mambaflink.kernels.MambaConfig;
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.RandomModel;
+import io.mambaflink.kernels.StreamIo;
+import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.CpuStepEngine;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.StepBatch;
+import io.mambaflink.kernels.state.StateLayout;
+import io.mambaflink.kernels.state.StreamState;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Random streams on random models: the CUDA engine equals the CPU engine (outputs at every step and the stored states
+ * after them, within 1e-4 relative) at batch sizes 1, 7, 64 and 1000, for Mamba-1 and Mamba-2, with states resident
+ * and on the host. Streams start from loaded mid-sequence states on scattered slots, so load, store, the slot map and
+ * the batch buckets (7 of 8, 1000 of 1024) are all exercised.
+ */
+class CudaEngineRandomTest {
+    private static final int CAPACITY = 1200;
+    private static final int MAX_BATCH = 1024;
+    private static final int STEPS = 4;
+
+    static Stream<Arguments> cases() {
+        List<Arguments> a = new ArrayList<>();
+        for (String model : List.of("mamba1", "mamba2", "mamba2-groups", "mamba1-features")) {
+            for (EngineOptions.StateMode mode : EngineOptions.StateMode.values()) {
+                a.add(Arguments.of(model, mode));
+            }
+        }
+        return a.stream();
+    }
+
+    static MambaModel model(String name) {
+        MambaConfig c = switch (name) {
+            case "mamba1" -> RandomModel.mamba1Lm(64, 2, 16, 100);
+            // d_state 128: the vectorized state update; one group
+            case "mamba2" -> RandomModel.mamba2Lm(128, 2, 128, 1, 100);
+            // d_state 32, 2 groups: the scalar state update and the per-group gated norm
+            case "mamba2-groups" -> RandomModel.mamba2Lm(128, 2, 32, 2, 100);
+            case "mamba1-features" -> RandomModel.mamba1Features(48, 2, 8, 6, StreamIo.Output.REGRESSION, 5);
+            default -> throw new IllegalArgumentException(name);
+        };
+        return RandomModel.create(c, name.hashCode());
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void equalsCpuEngine(String name, EngineOptions.StateMode mode) {
+        assumeCuda();
+        MambaModel model = model(name);
+        MambaConfig c = model.config();
+        StateLayout layout = model.layout();
+        SplittableRandom rnd = new SplittableRandom(42);
+        try (CpuStepEngine cpu = new CpuStepEngine(model, EngineOptions.cpu(CAPACITY, MAX_BATCH, 2));
+                CudaStepEngine gpu = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0))) {
+            StepBatch bc = cpu.newBatch();
+            StepBatch bg = gpu.newBatch();
+            for (int batch : new int[] {1, 7, 64, 1000}) {
+                List<Integer> all = new ArrayList<>();
+                for (int s = 0; s < CAPACITY; s++) {
+                    all.add(s);
+                }
+                Collections.shuffle(all, new java.util.Random(batch));
+                int[] slots = all.subList(0, batch).stream().mapToInt(Integer::intValue).toArray();
+                for (int slot : slots) {
+                    StreamState st = randomState(layout, rnd, 10);
+                    cpu.load(slot, st);
+                    gpu.load(slot, st);
+                }
+                double worstOut = 0;
+                for (int step = 0; step < STEPS; step++) {
+                    bc.clear();
+                    bg.clear();
+                    float[] f = new float[c.inputDim()];
+                    for (int slot : slots) {
+                        if (c.io().tokenInput()) {
+                            int tok = rnd.nextInt(c.vocabSize());
+                            bc.addToken(slot, tok);
+                            bg.addToken(slot, tok);
+                        } else {
+                            for (int k = 0; k < f.length; k++) {
+                                f[k] = (float) rnd.nextGaussian();
+                            }
+                            bc.addFeatures(slot, f, 0);
+                            bg.addFeatures(slot, f, 0);
+                        }
+                    }
+                    cpu.step(bc);
+                    gpu.step(bg);
+                    double err = relErr(bg.outputs(), bc.outputs(), 0, batch * c.outputDim());
+                    worstOut = Math.max(worstOut, err);
+                    assertThat(err).as("%s %s batch %d step %d outputs", name, mode, batch, step).isLessThanOrEqualTo(1e-4);
+                }
+                double worstState = 0;
+                StreamState sc = new StreamState(layout);
+                StreamState sg = new StreamState(layout);
+                for (int slot : slots) {
+                    cpu.store(slot, sc);
+                    gpu.store(slot, sg);
+                    assertThat(sg.position()).isEqualTo(10 + STEPS);
+                    worstState = Math.max(worstState, relErr(sg.data(), sc.data()));
+                }
+                System.out.printf("%s %s batch %d: outputs max rel err %.3e, states %.3e over %d steps%n", name, mode, batch, worstOut,
+                        worstState, STEPS);
+                assertThat(worstState).as("%s %s batch %d states", name, mode, batch).isLessThanOrEqualTo(1e-4);
+            }
+        }
+    }
+
+    @Test
+    void resetZeroesASlotAndRejectsDuplicateSlots() {
+        assumeCuda();
+        MambaModel model = model("mamba1");
+        for (EngineOptions.StateMode mode : EngineOptions.StateMode.values()) {
+            try (CudaStepEngine gpu = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, 4, 4, 1, mode, 0))) {
+                StreamState s = randomState(model.layout(), new SplittableRandom(1), 5);
+                gpu.load(2, s);
+                gpu.reset(2);
+                StreamState back = new StreamState(model.layout());
+                gpu.store(2, back);
+                assertThat(back.position()).isZero();
+                assertThat(back.data()).containsOnly(0f);
+                StepBatch b = gpu.newBatch();
+                b.addToken(1, 3);
+                b.addToken(1, 4);
+                assertThatThrownBy(() -> gpu.step(b)).hasMessageContaining("slot 1 appears twice");
+                b.clear();
+                b.addToken(0, 100);
+                assertThatThrownBy(() -> gpu.step(b)).hasMessageContaining("token id 100 outside the vocabulary");
+            }
+        }
+    }
+}

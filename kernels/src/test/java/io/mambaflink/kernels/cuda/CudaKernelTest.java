@@ -1,0 +1,196 @@
+package io.mambaflink.kernels.cuda;
+
+import static io.mambaflink.kernels.cuda.CudaTestSupport.assumeCuda;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.download;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.free;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.relErr;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.uniform;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.upload;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.SplittableRandom;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Each fast kernel against its plain reference kernel, at the sizes the engine runs them. */
+class CudaKernelTest {
+    private CudaDevice device;
+    private CUstream stream;
+    private final SplittableRandom rnd = new SplittableRandom(7);
+
+    @BeforeEach
+    void open() {
+        assumeCuda();
+        device = CudaDevice.get(0);
+        device.makeCurrent();
+        stream = new CUstream();
+        JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+    }
+
+    @AfterEach
+    void close() {
+        if (stream != null) {
+            JCudaDriver.cuStreamDestroy(stream);
+        }
+    }
+
+    private Dev rows(int n) {
+        return upload("n_rows", new int[] {n});
+    }
+
+    /** y = x W^T + b (+ y0): GEMV and 3xTF32 GEMM against linear_ref; the GEMV's fused pre-norm against rmsnorm + ref. */
+    @ParameterizedTest(name = "rows {0} of {1}, in {2}, out {3}, accumulate {4}")
+    @CsvSource({
+        "1, 1, 768, 3072, false", "3, 4, 1536, 768, true", "7, 8, 48, 1536, false", "8, 8, 3, 100, false", "5, 8, 6, 29, true",
+        "9, 16, 768, 3072, false", "64, 64, 1536, 768, true", "64, 64, 768, 80, false", "300, 512, 48, 1536, false",
+        "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false"})
+    void linearVersionsAgree(int n, int rows, int in, int out, boolean accumulate) {
+        LinearKernel lin = new LinearKernel(device);
+        RmsNormKernel norm = new RmsNormKernel(device);
+        Dev nr = rows(n);
+        Dev x = upload("x", uniform(rnd, rows * in, 1));
+        Dev w = upload("w", uniform(rnd, out * in, 1 / Math.sqrt(in)));
+        Dev b = upload("b", uniform(rnd, out, 0.1));
+        float[] y0 = uniform(rnd, rows * out, 1);
+        Dev yRef = upload("y_ref", y0);
+        Dev yFast = upload("y_fast", y0);
+        LinearKernel.Variant v = LinearKernel.pick(rows);
+        lin.launch(stream, LinearKernel.Variant.REF, nr, rows, x, in, Dev.NONE, 0f, w, b, in, out, yRef, out, accumulate);
+        lin.launch(stream, v, nr, rows, x, in, Dev.NONE, 0f, w, b, in, out, yFast, out, accumulate);
+        Cu.sync("linear test", stream);
+        double err = relErr(download(yFast), download(yRef), 0, n * out);
+        System.out.printf("linear %s rows %d/%d in %d out %d: max rel err %.3e%n", v, n, rows, in, out, err);
+        assertThat(err).isLessThanOrEqualTo(2e-6 * Math.sqrt(in) + 1e-6);
+        float[] after = download(yFast);
+        // rows past n_rows are never written (split-K without accumulate zeroes the whole output first, so check with it)
+        for (int i = n * out; accumulate && i < rows * out; i++) {
+            assertThat(after[i]).as("row past n_rows untouched").isEqualTo(y0[i]);
+        }
+        if (v == LinearKernel.Variant.GEMV) {
+            Dev nw = upload("norm_w", uniform(rnd, in, 1));
+            Dev normed = upload("normed", new float[rows * in]);
+            norm.launch(stream, nr, rows, x, in, nw, 1e-5f, in, normed, in);
+            lin.launch(stream, LinearKernel.Variant.REF, nr, rows, normed, in, Dev.NONE, 0f, w, b, in, out, yRef, out, false);
+            lin.launch(stream, v, nr, rows, x, in, nw, 1e-5f, w, b, in, out, yFast, out, false);
+            Cu.sync("fused norm test", stream);
+            double e2 = relErr(download(yFast), download(yRef), 0, n * out);
+            System.out.printf("linear %s + fused rmsnorm rows %d in %d out %d: max rel err %.3e%n", v, n, in, out, e2);
+            assertThat(e2).isLessThanOrEqualTo(2e-6 * Math.sqrt(in) + 1e-6);
+            free(nw, normed);
+        }
+        free(nr, x, w, b, yRef, yFast);
+    }
+
+    @Test
+    void linearRejectsWrongShapesNamingTheTensor() {
+        LinearKernel lin = new LinearKernel(device);
+        Dev nr = rows(1);
+        Dev x = upload("layers.0.normed", new float[10]);
+        Dev w = upload("layers.0.in_proj.weight", new float[20]);
+        Dev y = upload("layers.0.proj", new float[4]);
+        assertThatThrownBy(() -> lin.launch(stream, LinearKernel.Variant.GEMV, nr, 1, x, 10, Dev.NONE, 0f, w, Dev.NONE, 10, 4, y, 4, false))
+                .hasMessageContaining("layers.0.in_proj.weight expected at least (4, 10)");
+        free(nr, x, w, y);
+    }
+
+    /** ssm1_update (float4, 4 rows per block) against ssm1_update_ref, with dt_proj in-kernel and precomputed. */
+    @ParameterizedTest(name = "rows {0} of {1}, d_inner {2}, d_state {3}, dt_rank {4}, dt in kernel {5}")
+    @CsvSource({"1, 1, 1536, 16, 48, true", "5, 8, 96, 8, 3, true", "64, 64, 1536, 16, 48, false", "1000, 1024, 128, 16, 8, false",
+        "7, 8, 1536, 16, 48, false"})
+    void ssm1FastEqualsReference(int n, int rows, int dInner, int dState, int dtRank, boolean dtInKernel) {
+        Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
+        int slotsCap = rows + 3;
+        int stride = dInner * dState + 8; // room before the SSM state, as the conv window has in a real state
+        int ssmOff = 8;
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[i] = (i * 7 + 2) % slotsCap;
+        }
+        int dbcDim = dtRank + 2 * dState;
+        float[] st0 = uniform(rnd, slotsCap * stride, 0.5);
+        float[] a = new float[dInner * dState];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = -(1 + i % dState) * (float) (0.5 + rnd.nextDouble());
+        }
+        Dev nr = rows(n);
+        Dev sl = upload("slots", slots);
+        Dev sRef = upload("states_ref", st0);
+        Dev sFast = upload("states_fast", st0);
+        Dev xc = upload("xc", uniform(rnd, rows * dInner, 1));
+        Dev dbc = upload("dbc", uniform(rnd, rows * dbcDim, 1));
+        Dev dtW = upload("dt_w", uniform(rnd, dInner * dtRank, 1 / Math.sqrt(dtRank)));
+        Dev dtB = upload("dt_b", uniform(rnd, dInner, 2));
+        Dev dtv = upload("dtv", uniform(rnd, rows * dInner, 2));
+        Dev ad = upload("A", a);
+        Dev d = upload("D", uniform(rnd, dInner, 1));
+        Dev z = upload("z", uniform(rnd, rows * dInner, 2));
+        Dev yRef = upload("y_ref", new float[rows * dInner]);
+        Dev yFast = upload("y_fast", new float[rows * dInner]);
+        Dev w = dtInKernel ? dtW : Dev.NONE;
+        Dev bb = dtInKernel ? dtB : Dev.NONE;
+        k.launch(stream, false, nr, rows, sl, sRef, slotsCap, stride, ssmOff, xc, dInner, dbc, dbcDim, w, bb, dtv, dInner, ad, d, z, dInner,
+                dInner, dState, dtRank, yRef, dInner);
+        k.launch(stream, true, nr, rows, sl, sFast, slotsCap, stride, ssmOff, xc, dInner, dbc, dbcDim, w, bb, dtv, dInner, ad, d, z, dInner,
+                dInner, dState, dtRank, yFast, dInner);
+        Cu.sync("ssm1 test", stream);
+        double ey = relErr(download(yFast), download(yRef), 0, n * dInner);
+        double es = relErr(download(sFast), download(sRef));
+        System.out.printf("ssm1 rows %d/%d d_inner %d d_state %d: y %.3e, states %.3e%n", n, rows, dInner, dState, ey, es);
+        assertThat(ey).isLessThanOrEqualTo(1e-5);
+        assertThat(es).isLessThanOrEqualTo(1e-6);
+        free(nr, sl, sRef, sFast, xc, dbc, dtW, dtB, dtv, ad, d, z, yRef, yFast);
+    }
+
+    /** ssm2_update (a warp per (head, p)) against ssm2_update_ref, vectorized (d_state 128) and scalar, 1 and 2 groups. */
+    @ParameterizedTest(name = "rows {0} of {1}, heads {2} x {3}, d_state {4}, groups {5}")
+    @CsvSource({"1, 1, 24, 64, 128, 1", "7, 8, 8, 16, 16, 2", "64, 64, 24, 64, 128, 1", "1000, 1024, 4, 64, 32, 2", "3, 4, 4, 32, 256, 4"})
+    void ssm2FastEqualsReference(int n, int rows, int nHeads, int headDim, int dState, int nGroups) {
+        Ssm2UpdateKernel k = new Ssm2UpdateKernel(device);
+        int dInner = nHeads * headDim;
+        int xcDim = dInner + 2 * nGroups * dState;
+        int projDim = 2 * dInner + 2 * nGroups * dState + nHeads;
+        int dtOff = dInner + xcDim;
+        int slotsCap = rows + 1;
+        int ssmOff = 16;
+        int stride = ssmOff + dInner * dState;
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[(i * 5) % rows] = i + 1 == slotsCap ? 0 : i + 1;
+        }
+        float[] st0 = uniform(rnd, slotsCap * stride, 0.5);
+        float[] a = new float[nHeads];
+        for (int h = 0; h < nHeads; h++) {
+            a[h] = -(1 + rnd.nextInt(16));
+        }
+        Dev nr = rows(n);
+        Dev sl = upload("slots", slots);
+        Dev sRef = upload("states_ref", st0);
+        Dev sFast = upload("states_fast", st0);
+        Dev xc = upload("xc", uniform(rnd, rows * xcDim, 1));
+        Dev proj = upload("proj", uniform(rnd, rows * projDim, 3));
+        Dev dtBias = upload("dt_bias", uniform(rnd, nHeads, 2));
+        Dev ad = upload("A", a);
+        Dev d = upload("D", uniform(rnd, nHeads, 1));
+        Dev yRef = upload("y_ref", new float[rows * dInner]);
+        Dev yFast = upload("y_fast", new float[rows * dInner]);
+        k.launch(stream, false, nr, rows, sl, sRef, slotsCap, stride, ssmOff, xc, xcDim, proj, projDim, dtOff, dtBias, ad, d, nHeads,
+                headDim, dState, nGroups, 0.001f, 0.1f, yRef, dInner);
+        k.launch(stream, true, nr, rows, sl, sFast, slotsCap, stride, ssmOff, xc, xcDim, proj, projDim, dtOff, dtBias, ad, d, nHeads,
+                headDim, dState, nGroups, 0.001f, 0.1f, yFast, dInner);
+        Cu.sync("ssm2 test", stream);
+        double ey = relErr(download(yFast), download(yRef), 0, n * dInner);
+        double es = relErr(download(sFast), download(sRef));
+        System.out.printf("ssm2 rows %d/%d heads %d x %d d_state %d groups %d: y %.3e, states %.3e%n", n, rows, nHeads, headDim, dState,
+                nGroups, ey, es);
+        assertThat(ey).isLessThanOrEqualTo(1e-5);
+        assertThat(es).isLessThanOrEqualTo(1e-6);
+        free(nr, sl, sRef, sFast, xc, proj, dtBias, ad, d, yRef, yFast);
+    }
+}
