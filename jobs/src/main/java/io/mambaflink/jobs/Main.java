@@ -9,7 +9,9 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "mamba-flink 0.1.0",
         description = "Stateful Mamba inference inside Apache Flink.",
-        subcommands = {VerifyCommand.class, ReplayCommand.class, TelemetryDatasetCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {VerifyCommand.class, ReplayCommand.class, TelemetryDatasetCommand.class,
+                io.mambaflink.jobs.anomaly.AnomalyCommand.class, io.mambaflink.jobs.anomaly.DemoCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {
