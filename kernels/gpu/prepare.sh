@@ -33,7 +33,7 @@ console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalo
 [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
 cp "$console" .gpu/junit-console.jar
 if [ ! -x .jre/bin/java ]; then
-  jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting \
+  jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs \
     --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre
 fi
 du -sh .gpu .jre

@@ -14,12 +14,21 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 if [[ " $steps " == *" tests "* ]]; then
   echo "== CUDA tests"
   "$JAVA" -Xmx8g -jar .gpu/junit-console.jar execute --class-path "$CP" --select-package io.mambaflink.kernels.cuda \
-    --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tee "$OUT/tests.log"
+    --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports 2>&1 | tee "$OUT/tests.log"
   rc=${PIPESTATUS[0]}
 fi
 if [[ " $steps " == *" bench "* ]]; then
   echo "== CudaBench"
   "$JAVA" -Xmx12g -cp "$CP" io.mambaflink.kernels.cuda.CudaBench ${BENCH_ARGS:-all} 2>&1 | tee "$OUT/bench.log"
+fi
+if [[ " $steps " == *" profile "* ]]; then
+  # per-kernel device time of two steps, launched one by one (no graph), through Nsight Compute
+  echo "== ncu profile"
+  for cfg in "m1 1" "m1 512" "m2 1" "m2 512"; do
+    ncu --metrics gpu__time_duration.sum --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
+      io.mambaflink.kernels.cuda.CudaBench profile $cfg > /tmp/ncu.csv 2>/tmp/ncu.err || tail -5 /tmp/ncu.err
+    python3 kernels/gpu/ncu_summary.py "$cfg" /tmp/ncu.csv
+  done 2>&1 | tee "$OUT/profile.txt"
 fi
 if [[ " $steps " == *" hf "* ]]; then
   echo "== transformers generate"

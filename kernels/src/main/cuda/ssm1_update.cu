@@ -11,10 +11,11 @@
 //          dt_w (d_inner, dt_rank) and dt_b (d_inner), or null; dtv (rows, d_inner) stride dtv_stride when dt_w is null.
 //          A (d_inner, d_state) = -exp(A_log); D (d_inner); z (rows, d_inner) stride z_stride; y (rows, d_inner).
 // Launch:  ssm1_update_ref: grid (ceil(d_inner / 128), rows), block 128; one thread per (row, channel), scalar.
-//          ssm1_update:     grid (ceil(d_inner / 128), ceil(rows / SSM1_ROWS)), block 128, dynamic shared memory
-//                           SSM1_ROWS * (dt_rank + 2 d_state) floats; one thread per channel for SSM1_ROWS rows (A stays
-//                           in L1 across them), state read and written as float4 (needs d_state % 4 == 0 and a
-//                           16-byte-aligned state: the launcher checks).
+//          ssm1_update:     d_state / 4 lanes per channel (d_state in 4, 8, ..., 128), each one float4 of the state,
+//                           so a warp reads and writes one contiguous stretch; grid (ceil(d_inner / (512 / d_state)),
+//                           ceil(rows / SSM1_ROWS)), block 128, dynamic shared memory SSM1_ROWS * (dt_rank + 2 d_state)
+//                           floats (B, C of the block's rows); A stays in registers across the SSM1_ROWS rows. Needs a
+//                           16-byte-aligned state: the launcher checks.
 #include "common.cuh"
 
 #define SSM1_ROWS 4
@@ -55,16 +56,17 @@ extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const
     y[(size_t)r * y_stride + ch] = acc * mf_silu(z[(size_t)r * z_stride + ch]);
 }
 
-extern "C" __global__ void ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
-                                       float* __restrict__ states, long long state_stride, int ssm_off,
-                                       const float* __restrict__ xc, int xc_stride,
-                                       const float* __restrict__ dbc, int dbc_stride,
-                                       const float* __restrict__ dt_w, const float* __restrict__ dt_b,
-                                       const float* __restrict__ dtv, int dtv_stride,
-                                       const float* __restrict__ A, const float* __restrict__ D,
-                                       const float* __restrict__ z, int z_stride,
-                                       int d_inner, int d_state, int dt_rank,
-                                       float* __restrict__ y, int y_stride) {
+extern "C" __global__ void __launch_bounds__(128)
+ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
+            float* __restrict__ states, long long state_stride, int ssm_off,
+            const float* __restrict__ xc, int xc_stride,
+            const float* __restrict__ dbc, int dbc_stride,
+            const float* __restrict__ dt_w, const float* __restrict__ dt_b,
+            const float* __restrict__ dtv, int dtv_stride,
+            const float* __restrict__ A, const float* __restrict__ D,
+            const float* __restrict__ z, int z_stride,
+            int d_inner, int d_state, int dt_rank,
+            float* __restrict__ y, int y_stride) {
     extern __shared__ float sdbc[];  // (SSM1_ROWS, dt_rank + 2 d_state)
     int n = *n_rows;
     int r0 = blockIdx.y * SSM1_ROWS;
@@ -75,44 +77,49 @@ extern "C" __global__ void ssm1_update(const int* __restrict__ n_rows, const int
         sdbc[i] = r0 + rr < n ? dbc[(size_t)(r0 + rr) * dbc_stride + k] : 0.0f;
     }
     __syncthreads();
-    int ch = blockIdx.x * blockDim.x + threadIdx.x;
-    if (ch >= d_inner) return;
-    const float4* a4 = reinterpret_cast<const float4*>(A + (size_t)ch * d_state);
-    float d = D[ch];
-    int q4 = d_state >> 2;
+    // lanes_per_ch consecutive lanes share a channel, one float4 of its state each: a warp touches one contiguous
+    // stretch of the state, so every load and store is fully coalesced.
+    int lanes_per_ch = d_state >> 2;
+    int sub = threadIdx.x & (lanes_per_ch - 1);
+    int ch = blockIdx.x * (blockDim.x / lanes_per_ch) + threadIdx.x / lanes_per_ch;
+    bool active = ch < d_inner;
+    int chc = active ? ch : 0;
+    float4 a = __ldg(reinterpret_cast<const float4*>(A + (size_t)chc * d_state) + sub);
+    float d = D[chc];
+    float bias = dt_w ? dt_b[chc] : 0.0f;
     for (int rr = 0; rr < SSM1_ROWS; rr++) {
         int r = r0 + rr;
         if (r >= n) break;
         const float* bc = sdbc + rr * dbc_dim;
-        float dt;
+        float dt = 0.0f;
         if (dt_w) {
-            dt = dt_b[ch];
-            for (int k = 0; k < dt_rank; k++) dt += dt_w[(size_t)ch * dt_rank + k] * bc[k];
+            // dt_proj split over the channel's lanes, then summed across them
+            for (int k = sub; k < dt_rank; k += lanes_per_ch) dt += dt_w[(size_t)chc * dt_rank + k] * bc[k];
+            for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) dt += __shfl_xor_sync(0xffffffffu, dt, o);
+            dt += bias;
         } else {
-            dt = dtv[(size_t)r * dtv_stride + ch];
+            dt = dtv[(size_t)r * dtv_stride + chc];
         }
         dt = mf_softplus(dt);
-        float x = xc[(size_t)r * xc_stride + ch];
+        float x = xc[(size_t)r * xc_stride + chc];
         float dtx = dt * x;
-        float4* h4 = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)ch * d_state);
-        const float* Bv = bc + dt_rank;
-        const float* Cv = Bv + d_state;
+        float4* h4 = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
+        const float* Bv = bc + dt_rank + 4 * sub;
+        const float* Cv = bc + dt_rank + d_state + 4 * sub;
         float acc = 0.0f;
-#pragma unroll 4
-        for (int q = 0; q < q4; q++) {
-            float4 hv = h4[q];
-            float4 a = __ldg(a4 + q);
-            hv.x = hv.x * expf(a.x * dt) + dtx * Bv[4 * q + 0];
-            hv.y = hv.y * expf(a.y * dt) + dtx * Bv[4 * q + 1];
-            hv.z = hv.z * expf(a.z * dt) + dtx * Bv[4 * q + 2];
-            hv.w = hv.w * expf(a.w * dt) + dtx * Bv[4 * q + 3];
-            h4[q] = hv;
-            acc += hv.x * Cv[4 * q + 0];
-            acc += hv.y * Cv[4 * q + 1];
-            acc += hv.z * Cv[4 * q + 2];
-            acc += hv.w * Cv[4 * q + 3];
+        if (active) {
+            float4 hv = *h4;
+            hv.x = hv.x * expf(a.x * dt) + dtx * Bv[0];
+            hv.y = hv.y * expf(a.y * dt) + dtx * Bv[1];
+            hv.z = hv.z * expf(a.z * dt) + dtx * Bv[2];
+            hv.w = hv.w * expf(a.w * dt) + dtx * Bv[3];
+            *h4 = hv;
+            acc = hv.x * Cv[0] + hv.y * Cv[1] + hv.z * Cv[2] + hv.w * Cv[3];
         }
-        acc += d * x;
-        y[(size_t)r * y_stride + ch] = acc * mf_silu(z[(size_t)r * z_stride + ch]);
+        for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (active && sub == 0) {
+            acc += d * x;
+            y[(size_t)r * y_stride + ch] = acc * mf_silu(z[(size_t)r * z_stride + ch]);
+        }
     }
 }

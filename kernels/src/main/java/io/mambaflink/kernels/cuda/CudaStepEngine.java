@@ -32,9 +32,10 @@ import org.slf4j.LoggerFactory;
  * graph launch, one copy of the outputs back; in host state mode also the batch's states up before and back after the
  * graph. Host buffers are page-locked, so all of that is asynchronous on one stream with a single synchronization.
  *
- * <p>Kernels per layer: [rmsnorm] + in_proj, conv1d_update, then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
+ * <p>Kernels per layer: [rmsnorm] + in_proj, [conv1d_update], then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
  * ssm2_update, gated_rmsnorm; then out_proj with the residual add. The bracketed kernels run only for buckets above
- * {@link LinearKernel#GEMV_MAX_ROWS} rows: below, the pre-norm is fused into the GEMV and dt_proj into ssm1_update.
+ * {@link LinearKernel#GEMV_MAX_ROWS} rows: below, the pre-norm and the conv step are fused into the in_proj GEMV and
+ * dt_proj into ssm1_update, four launches per layer.
  *
  * <p>After a CUDA error the engine refuses further work: its device state is unknown, so the caller must fail and
  * restore from a checkpoint rather than emit numbers.
@@ -42,6 +43,11 @@ import org.slf4j.LoggerFactory;
 public final class CudaStepEngine implements StepEngine {
     private static final Logger LOG = LoggerFactory.getLogger(CudaStepEngine.class);
     private static final int MAX_GRID_ROWS = 65535;
+    /**
+     * Outputs above this size (language-model logits of large batches) are copied from the device straight into the
+     * batch's array, sparing a second pass through the page-locked buffer.
+     */
+    private static final long DIRECT_OUTPUT_BYTES = 1L << 20;
 
     private final MambaModel model;
     private final MambaConfig c;
@@ -356,10 +362,17 @@ public final class CudaStepEngine implements StepEngine {
             if (!resident) {
                 moveStates(batch.slots(), n, false);
             }
-            Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * outFloats, stream);
+            boolean direct = 4L * outFloats > DIRECT_OUTPUT_BYTES;
+            if (!direct) {
+                Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * outFloats, stream);
+            }
             Cu.sync("step of " + n + " rows (bucket " + buckets[bi] + ")", stream);
+            if (direct) {
+                Cu.dtoh("step outputs", Pointer.to(batch.outputs()), out.ptr(), 4L * outFloats);
+            } else {
+                outView.get(0, batch.outputs(), 0, outFloats);
+            }
         });
-        outView.get(0, batch.outputs(), 0, outFloats);
         for (int i = 0; i < n; i++) {
             positions[batch.slots()[i]]++;
         }
@@ -449,12 +462,19 @@ public final class CudaStepEngine implements StepEngine {
         }
         for (int li = 0; li < c.nLayers(); li++) {
             DeviceWeights.Layer l = w.layers.get(li);
-            // pre-norm and in_proj
-            normLinear(lv, r, l.norm(), l.inProj(), l.inProjBias(), inProjDim, proj);
+            // pre-norm, in_proj, conv window on x (Mamba-1: in_proj[:, :dInner]; Mamba-2: xBC = in_proj[:, dInner : dInner + convDim])
+            int convLo = c.arch() == Arch.MAMBA1 ? 0 : dInner;
+            if (small) {
+                LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slotsDev, states, stateRows, stride, layout.convOffset(li),
+                        l.conv(), l.convBias(), convLo, convDim, c.dConv(), xc, convDim);
+                linear.launch(stream, lv, nRows, r, hidden, dModel, l.norm(), eps, l.inProj(), l.inProjBias(), dModel, inProjDim, proj,
+                        inProjDim, false, cf);
+            } else {
+                normLinear(lv, r, l.norm(), l.inProj(), l.inProjBias(), inProjDim, proj);
+                conv.launch(stream, nRows, r, slotsDev, states, stateRows, stride, layout.convOffset(li), proj.slice("conv input", convLo),
+                        inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xc, convDim);
+            }
             if (c.arch() == Arch.MAMBA1) {
-                // conv window on x = in_proj[:, :dInner]
-                conv.launch(stream, nRows, r, slotsDev, states, stateRows, stride, layout.convOffset(li), proj, inProjDim, l.conv(),
-                        l.convBias(), convDim, c.dConv(), xc, convDim);
                 // x_proj: [dt_low_rank | B | C]
                 linear.launch(stream, lv, nRows, r, xc, convDim, Dev.NONE, 0f, l.xProj(), Dev.NONE, dInner, dbcDim(), dbc, dbcDim(), false);
                 Dev dtW = l.dtProj();
@@ -470,9 +490,6 @@ public final class CudaStepEngine implements StepEngine {
                         dtW, dtW.isNone() ? Dev.NONE : l.dtProjBias(), dtv, dInner, l.a(), l.d(), proj.slice("z", dInner), inProjDim,
                         dInner, c.dState(), c.dtRank(), y, dInner);
             } else {
-                // conv window on xBC = in_proj[:, dInner : dInner + convDim]
-                conv.launch(stream, nRows, r, slotsDev, states, stateRows, stride, layout.convOffset(li), proj.slice("xBC", dInner),
-                        inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xc, convDim);
                 // discretize, state update, readout, skip
                 ssm2.launch(stream, !refKernels, nRows, r, slotsDev, states, stateRows, stride, layout.ssmOffset(li), xc, convDim, proj,
                         inProjDim, dInner + convDim, l.dtBias(), l.a(), l.d(), c.nHeads(), c.headDim(), c.dState(), c.nGroups(),

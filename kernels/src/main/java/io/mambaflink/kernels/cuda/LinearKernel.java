@@ -16,23 +16,41 @@ public final class LinearKernel {
         REF,
         /** linear_gemv: one warp per output row of W, at most {@link #GEMV_MAX_ROWS} batch rows. */
         GEMV,
-        /** linear_tf32x3: 64 x 64 tiles on tensor cores, float32 accuracy through the 3xTF32 split. */
+        /**
+         * linear_tf32x3: 64 x 64 tiles on tensor cores (128 x 128, linear_tf32x3_big, from {@link #BIG_TILE_MIN_ROWS}
+         * rows), float32 accuracy through the 3xTF32 split.
+         */
         TF32X3
     }
 
     public static final int GEMV_MAX_ROWS = 8;
-    private static final int TILE = 64;
+    /** Buckets above this many rows use the 128 x 128 tile (linear_tf32x3_big), below the 64 x 64 one. */
+    public static final int BIG_TILE_MIN_ROWS = 257;
     private static final int TILE_K = 32;
+
+    /**
+     * The conv step fused into an in_proj GEMV (see linear.cu): proj columns convLo .. convLo + convDim are the conv's
+     * input channels.
+     *
+     * @param slots  (rows) int32 state row of each batch row
+     * @param states (stateRows, stateStride), the window (convDim, dConv) at convOff in each
+     * @param weight (convDim, dConv); bias (convDim) or NONE
+     * @param xc     (rows, convDim) stride xcStride: silu(conv) output
+     */
+    public record ConvFusion(Dev slots, Dev states, long stateRows, long stateStride, int convOff, Dev weight, Dev bias, int convLo,
+            int convDim, int dConv, Dev xc, int xcStride) {}
 
     private final CUfunction ref;
     private final CUfunction gemv;
     private final CUfunction tc;
+    private final CUfunction tcBig;
     private final int multiprocessors;
 
     public LinearKernel(CudaDevice device) {
         this.ref = device.function("linear_ref");
         this.gemv = device.function("linear_gemv");
         this.tc = device.function("linear_tf32x3");
+        this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
     }
 
@@ -53,6 +71,12 @@ public final class LinearKernel {
      */
     public void launch(CUstream s, Variant v, Dev nRows, int rows, Dev x, int xStride, Dev normW, float eps, Dev w, Dev bias,
             int in, int out, Dev y, int yStride, boolean accumulate) {
+        launch(s, v, nRows, rows, x, xStride, normW, eps, w, bias, in, out, y, yStride, accumulate, null);
+    }
+
+    /** As above, with the conv step fused into the GEMV ({@code conv} non-null needs {@link Variant#GEMV}). */
+    public void launch(CUstream s, Variant v, Dev nRows, int rows, Dev x, int xStride, Dev normW, float eps, Dev w, Dev bias,
+            int in, int out, Dev y, int yStride, boolean accumulate, ConvFusion conv) {
         String name = switch (v) {
             case REF -> "linear_ref";
             case GEMV -> "linear_gemv";
@@ -70,7 +94,27 @@ public final class LinearKernel {
         if (!normW.isNone() && v != Variant.GEMV) {
             throw new IllegalArgumentException(name + ": only linear_gemv fuses the pre-norm; run rmsnorm_rows first");
         }
-        Pointer common = null;
+        if (conv != null) {
+            if (v != Variant.GEMV) {
+                throw new IllegalArgumentException(name + ": only linear_gemv fuses the conv step");
+            }
+            conv.slots().checkVector(name, rows);
+            conv.states().checkMatrix(name, conv.stateRows(), conv.stateStride(), conv.stateStride());
+            if (conv.convOff() < 0 || conv.convOff() + (long) conv.convDim() * conv.dConv() > conv.stateStride()) {
+                throw new IllegalArgumentException(name + ": conv window (" + conv.convDim() + ", " + conv.dConv() + ") at " + conv.convOff()
+                        + " does not fit a state of " + conv.stateStride() + " floats");
+            }
+            if (conv.convLo() < 0 || conv.convLo() + conv.convDim() > out) {
+                throw new IllegalArgumentException(name + ": conv channels " + conv.convLo() + ".." + (conv.convLo() + conv.convDim())
+                        + " outside the " + out + " outputs");
+            }
+            conv.weight().checkMatrix(name, conv.convDim(), conv.dConv(), conv.dConv());
+            conv.bias().checkOptionalVector(name, conv.convDim());
+            conv.xc().checkMatrix(name, rows, conv.convDim(), conv.xcStride());
+            if (accumulate) {
+                throw new IllegalArgumentException(name + ": the fused conv step needs accumulate = false");
+            }
+        }
         switch (v) {
             case REF -> {
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), w.arg(), bias.arg(),
@@ -87,16 +131,25 @@ public final class LinearKernel {
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), normW.arg(),
                         Pointer.to(new float[] {eps}), w.arg(), bias.arg(), Pointer.to(new int[] {in}), Pointer.to(new int[] {out}),
                         y.arg(), Pointer.to(new int[] {yStride}), Pointer.to(new int[] {accumulate ? 1 : 0}),
-                        Pointer.to(new int[] {vec ? 1 : 0}));
+                        Pointer.to(new int[] {vec ? 1 : 0}),
+                        conv == null ? Dev.NONE.arg() : conv.slots().arg(), conv == null ? Dev.NONE.arg() : conv.states().arg(),
+                        Pointer.to(new long[] {conv == null ? 0 : conv.stateStride()}), Pointer.to(new int[] {conv == null ? 0 : conv.convOff()}),
+                        conv == null ? Dev.NONE.arg() : conv.weight().arg(), conv == null ? Dev.NONE.arg() : conv.bias().arg(),
+                        Pointer.to(new int[] {conv == null ? 0 : conv.convLo()}), Pointer.to(new int[] {conv == null ? 0 : conv.convDim()}),
+                        Pointer.to(new int[] {conv == null ? 0 : conv.dConv()}), conv == null ? Dev.NONE.arg() : conv.xc().arg(),
+                        Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}));
                 Cu.launch(name, gemv, (out + 3) / 4, 1, 1, 128, 0, s, p);
             }
             case TF32X3 -> {
-                int gx = (out + TILE - 1) / TILE;
-                int gy = (rows + TILE - 1) / TILE;
+                boolean big = rows >= BIG_TILE_MIN_ROWS;
+                int tile = big ? 128 : 64;
+                int gx = (out + tile - 1) / tile;
+                int gy = (rows + tile - 1) / tile;
                 int splits = 1;
                 int blocks = gx * gy;
-                if (blocks < 2 * multiprocessors && in >= 4 * TILE_K) {
-                    splits = Math.min((2 * multiprocessors + blocks - 1) / blocks, in / (2 * TILE_K));
+                int target = big ? multiprocessors : 2 * multiprocessors; // the big tile fits one block per SM
+                if (blocks < target && in >= 4 * TILE_K) {
+                    splits = Math.min((target + blocks - 1) / blocks, in / (2 * TILE_K));
                 }
                 int kPer = ((in + splits - 1) / splits + TILE_K - 1) / TILE_K * TILE_K;
                 splits = (in + kPer - 1) / kPer;
@@ -110,7 +163,7 @@ public final class LinearKernel {
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), w.arg(), bias.arg(),
                         Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
                         Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {kPer}));
-                Cu.launch(name, tc, gx, gy, splits, 128, 0, s, p);
+                Cu.launch(big ? "linear_tf32x3_big" : name, big ? tcBig : tc, gx, gy, splits, big ? 256 : 128, 0, s, p);
             }
             default -> throw new IllegalStateException();
         }

@@ -6,8 +6,8 @@ import jcuda.driver.CUstream;
 
 /**
  * Launcher of ssm1_update.cu: Mamba-1's discretize, state update, readout, D skip and silu(z) gate for one step.
- * {@code ssm1_update} (float4 state, A kept in L1 over 4 rows) runs when d_state % 4 == 0 and the states are 16-byte
- * aligned; {@code ssm1_update_ref} otherwise, and in tests.
+ * {@code ssm1_update} (d_state / 4 lanes per channel, one float4 of state each, A in registers over 4 rows) runs when
+ * d_state is 4, 8, ..., 128 and the states are 16-byte aligned; {@code ssm1_update_ref} otherwise, and in tests.
  */
 public final class Ssm1UpdateKernel {
     private static final int ROWS_PER_BLOCK = 4;
@@ -21,7 +21,9 @@ public final class Ssm1UpdateKernel {
 
     /** True when the fast kernel can run on these shapes. */
     public static boolean fastFits(int dState, long stateStride, int ssmOff, Dev states) {
-        return dState % 4 == 0 && stateStride % 4 == 0 && ssmOff % 4 == 0 && states.aligned16();
+        int lanes = dState / 4;
+        return dState % 4 == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0 && stateStride % 4 == 0 && ssmOff % 4 == 0
+                && states.aligned16();
     }
 
     /**
@@ -60,7 +62,7 @@ public final class Ssm1UpdateKernel {
         z.checkMatrix(name, rows, dInner, zStride);
         y.checkMatrix(name, rows, dInner, yStride);
         if (useFast && !fastFits(dState, stateStride, ssmOff, states)) {
-            throw new IllegalArgumentException(name + ": needs d_state % 4 == 0 and 16-byte aligned states, found d_state " + dState
+            throw new IllegalArgumentException(name + ": needs d_state in 4, 8, ..., 128 and 16-byte aligned states, found d_state " + dState
                     + ", state stride " + stateStride + ", offset " + ssmOff);
         }
         Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
@@ -74,7 +76,9 @@ public final class Ssm1UpdateKernel {
             if (smem > 48 * 1024) {
                 throw new IllegalArgumentException(name + ": dt_rank + 2 d_state = " + (dtRank + 2 * dState) + " is too large");
             }
-            Cu.launch(name, fast, gx, (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 1, 128, smem, s, p);
+            int channelsPerBlock = 128 / (dState / 4);
+            Cu.launch(name, fast, (dInner + channelsPerBlock - 1) / channelsPerBlock, (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 1, 128,
+                    smem, s, p);
         } else {
             Cu.launch(name, ref, gx, rows, 1, 128, 0, s, p);
         }

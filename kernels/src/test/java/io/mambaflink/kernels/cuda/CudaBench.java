@@ -35,6 +35,10 @@ public final class CudaBench {
         String what = args.length > 0 ? args[0] : "all";
         CudaDevice device = CudaDevice.get(0);
         device.makeCurrent();
+        if (what.equals("profile")) {
+            profile(args[1], Integer.parseInt(args[2]));
+            return;
+        }
         double copy = copyBandwidth();
         System.out.printf(Locale.ROOT, "device: %s, %d SMs; copy bandwidth (cuMemcpyDtoD, bytes read + written): %.0f GB/s%n%n",
                 device.name(), device.multiprocessors(), copy / 1e9);
@@ -90,6 +94,20 @@ public final class CudaBench {
                     }
                 }
             }
+        }
+    }
+
+    /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */
+    private static void profile(String arch, int b) {
+        MambaConfig c = arch.equals("m1") ? RandomModel.mamba1Lm(768, 24, 16, 50280) : RandomModel.mamba2Lm(768, 24, 128, 1, 50280);
+        MambaModel model = RandomModel.create(c, 1);
+        try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, EngineOptions.StateMode.RESIDENT, 0))) {
+            StepBatch batch = e.newBatch();
+            for (int s = 0; s < b; s++) {
+                batch.addToken(s, s % c.vocabSize());
+            }
+            e.step(batch);
+            e.step(batch);
         }
     }
 

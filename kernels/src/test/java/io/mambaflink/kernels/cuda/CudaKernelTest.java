@@ -88,6 +88,47 @@ class CudaKernelTest {
         free(nr, x, w, b, yRef, yFast);
     }
 
+    /** The in_proj GEMV with the conv step fused equals the GEMV followed by conv1d_update (proj, xc and windows). */
+    @ParameterizedTest(name = "rows {0} of {1}, conv channels {2} .. +{3}, d_conv {4}")
+    @CsvSource({"1, 1, 0, 96, 4", "5, 8, 100, 150, 4", "8, 8, 37, 200, 3"})
+    void gemvFusedConvEqualsSeparateConv(int n, int rows, int convLo, int convDim, int dConv) {
+        LinearKernel lin = new LinearKernel(device);
+        Conv1dUpdateKernel conv = new Conv1dUpdateKernel(device);
+        int in = 64;
+        int out = convLo + convDim + 11;
+        int slotsCap = rows + 2;
+        int stride = convDim * dConv + 5;
+        int convOff = 3;
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[i] = slotsCap - 1 - i;
+        }
+        float[] st0 = uniform(rnd, slotsCap * stride, 1);
+        Dev nr = rows(n);
+        Dev sl = upload("slots", slots);
+        Dev sRef = upload("states_ref", st0);
+        Dev sFused = upload("states_fused", st0);
+        Dev x = upload("x", uniform(rnd, rows * in, 1));
+        Dev nw = upload("norm_w", uniform(rnd, in, 1));
+        Dev w = upload("w", uniform(rnd, out * in, 1 / Math.sqrt(in)));
+        Dev cw = upload("conv_w", uniform(rnd, convDim * dConv, 0.5));
+        Dev cb = upload("conv_b", uniform(rnd, convDim, 0.1));
+        Dev pRef = upload("proj_ref", new float[rows * out]);
+        Dev pFused = upload("proj_fused", new float[rows * out]);
+        Dev xcRef = upload("xc_ref", new float[rows * convDim]);
+        Dev xcFused = upload("xc_fused", new float[rows * convDim]);
+        lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, Dev.NONE, in, out, pRef, out, false);
+        conv.launch(stream, nr, rows, sl, sRef, slotsCap, stride, convOff, pRef.slice("conv input", convLo), out, cw, cb, convDim, dConv,
+                xcRef, convDim);
+        lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, Dev.NONE, in, out, pFused, out, false,
+                new LinearKernel.ConvFusion(sl, sFused, slotsCap, stride, convOff, cw, cb, convLo, convDim, dConv, xcFused, convDim));
+        Cu.sync("fused conv test", stream);
+        assertThat(relErr(download(pFused), download(pRef))).isLessThanOrEqualTo(1e-6);
+        assertThat(relErr(download(xcFused), download(xcRef))).isLessThanOrEqualTo(1e-6);
+        assertThat(relErr(download(sFused), download(sRef))).isLessThanOrEqualTo(1e-6);
+        free(nr, sl, sRef, sFused, x, nw, w, cw, cb, pRef, pFused, xcRef, xcFused);
+    }
+
     @Test
     void linearRejectsWrongShapesNamingTheTensor() {
         LinearKernel lin = new LinearKernel(device);
