@@ -6,6 +6,8 @@ import io.mambaflink.schemas.AnomalyScore;
 import io.mambaflink.schemas.RejectedEnvelope;
 import io.mambaflink.schemas.TelemetryEvent;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -19,10 +21,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
+import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
@@ -57,7 +61,7 @@ import picocli.CommandLine.Option;
             "localhost:8081 or the next free port) and reads the scores back with read_committed. Prints a live line",
             "every few seconds and a summary at the end; stops after --duration or on Ctrl-C and cleans up."
         })
-public final class DemoCommand implements java.util.concurrent.Callable<Integer> {
+public final class DemoCommand implements Callable<Integer> {
 
     @Mixin
     JobFlags flags;
@@ -65,7 +69,7 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--devices", defaultValue = "10000", description = "simulated devices (default: ${DEFAULT-VALUE})")
     int devices;
 
-    @Option(names = "--duration", defaultValue = "60s", converter = DurationConverter.class,
+    @Option(names = "--duration", defaultValue = "120s", converter = DurationConverter.class,
             description = "how long to generate, e.g. 90s, 5m (default: ${DEFAULT-VALUE}); Ctrl-C stops earlier")
     Duration duration;
 
@@ -140,7 +144,8 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
             Configurator.setLevel("org.apache.kafka", Level.ERROR);
             Configurator.setLevel("kafka", Level.ERROR);
             Configurator.setLevel("org.apache.flink", Level.ERROR);
-            Configurator.setLevel("org.apache.flink.runtime.webmonitor", Level.WARN);
+            // The CUDA probe of backend auto explains at length why there is no GPU; the demo says which backend runs.
+            Configurator.setLevel("io.mambaflink.kernels.cuda", Level.WARN);
         }
         if (devices <= 0 || rate <= 0 || partitions <= 0) {
             System.err.println("demo: --devices, --rate and --partitions must be > 0");
@@ -168,7 +173,7 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
         try {
             if (embedded) {
                 System.out.println("starting a Kafka broker (KRaft) in this JVM ...");
-                kafka = EmbeddedKafka.start();
+                kafka = verbose ? EmbeddedKafka.start() : quietly(EmbeddedKafka::start);
                 props.setProperty("bootstrap.servers", kafka.bootstrapServers());
             } else {
                 // A fresh set of topics per run, so that an external cluster's old data does not count.
@@ -202,6 +207,12 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
             System.out.printf("model %s | %d devices, %d events/s, anomaly rate %s, bad-record rate %s, for %s%n%n", model,
                     devices, rate, anomalyRate, badRate, duration);
 
+            // Generate only once the tasks run, so that start-up time does not count as latency.
+            long deployDeadline = System.currentTimeMillis() + 60_000;
+            while (job.getJobStatus().get() != JobStatus.RUNNING && System.currentTimeMillis() < deployDeadline) {
+                Thread.sleep(100);
+            }
+            Thread.sleep(2000);
             AnomalyJobOptions opts = o;
             consumer = new Thread(() -> consume(opts), "demo-consumer");
             consumer.setDaemon(true);
@@ -416,6 +427,17 @@ public final class DemoCommand implements java.util.concurrent.Callable<Integer>
                     s.flagged(), jsonNumber(s.precision()), jsonNumber(s.recall()), devices, duration.toSeconds(), o.parallelism);
             Files.writeString(summaryJson, json);
             System.out.println("wrote " + summaryJson);
+        }
+    }
+
+    /** Runs {@code start} with System.out muted: Kafka's test kit prints its formatting steps there. */
+    private static EmbeddedKafka quietly(Callable<EmbeddedKafka> start) throws Exception {
+        PrintStream out = System.out;
+        System.setOut(new PrintStream(OutputStream.nullOutputStream()));
+        try {
+            return start.call();
+        } finally {
+            System.setOut(out);
         }
     }
 
