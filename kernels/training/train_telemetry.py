@@ -142,6 +142,29 @@ class FeatureModel(nn.Module):
         return self.head(self.backbone(self.input_proj(x), chunk))
 
 
+def corrupt(inp, fraction):
+    """Anomalies in the input only: the target stays the clean next reading, so the model learns to predict the
+    underlying signal through a stuck sensor, a spike or a level shift instead of copying its input, and the
+    prediction error of those events grows."""
+    inp = inp.clone()
+    b, t_len, nf = inp.shape
+    for r in range(b):
+        if torch.rand(()) >= fraction or t_len < 32:
+            continue
+        f = int(torch.randint(0, nf, ()))
+        s = int(torch.randint(24, t_len - 1, ()))
+        n = int(torch.randint(5, 61, ()))
+        kind = int(torch.randint(0, 3, ()))
+        sign = 1.0 if torch.rand(()) < 0.5 else -1.0
+        if kind == 0:
+            inp[r, s:s + n, f] = inp[r, s - 1, f]
+        elif kind == 1:
+            inp[r, s, f] += sign * (3 + 3 * torch.rand(()).item())
+        else:
+            inp[r, s:s + n, f] += sign * (1.5 + 1.5 * torch.rand(()).item())
+    return inp
+
+
 def make_config(d_model, n_layers, d_state, n_features):
     return {
         "architectures": ["MambaModel"],
@@ -266,6 +289,9 @@ def main():
     p.add_argument("--max-devices", type=int, default=0, help="use only this many training devices (0: all)")
     p.add_argument("--fixture", default="", help="reference fixture folder for the self-test")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default="", help="start from this model folder's model.safetensors (fine-tuning)")
+    p.add_argument("--augment", type=float, default=0.0,
+                   help="fraction of training rows whose input gets a stuck/spike/shift corruption; the target stays clean")
     args = p.parse_args()
 
     self_test(args.fixture)
@@ -280,7 +306,11 @@ def main():
     print(f"train {tuple(train.shape)}, val-clean {tuple(clean.shape)}, val-anomalies {tuple(anom['features'].shape)}")
 
     cfg = make_config(args.d_model, args.layers, args.d_state, train.shape[-1])
-    model = FeatureModel(cfg).to(device)
+    model = FeatureModel(cfg)
+    if args.init:
+        model.load_state_dict(load_file(os.path.join(args.init, "model.safetensors")))
+        print(f"initialized from {args.init}")
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     train_dev = train.to(device)
     t_start = time.time()
@@ -297,7 +327,10 @@ def main():
             g["lr"] = args.lr * warm * (lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * frac)))
         idx = torch.randint(0, train_dev.shape[0], (args.batch,), device=device)
         x = train_dev[idx]
-        y = model(x[:, :-1], args.chunk)
+        inp = x[:, :-1]
+        if args.augment > 0:
+            inp = corrupt(inp, args.augment)
+        y = model(inp, args.chunk)
         loss = F.mse_loss(y, x[:, 1:])
         opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
