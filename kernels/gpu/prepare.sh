@@ -14,7 +14,7 @@ mkdir -p .gpu/lib
 cp kernels/target/mamba-flink-kernels-*-SNAPSHOT.jar .gpu/ 2>/dev/null || true
 rm -f .gpu/*-tests.jar
 mv .gpu/mamba-flink-kernels-*-SNAPSHOT.jar .gpu/kernels.jar
-unzip -l .gpu/kernels.jar | grep -q mamba.fatbin || { echo "kernels.jar has no fatbin: is nvcc at /usr/local/bin/nvcc?" >&2; exit 1; }
+unzip -l .gpu/kernels.jar > .gpu/jar-listing.txt; grep -q mamba.fatbin .gpu/jar-listing.txt || { echo "kernels.jar has no fatbin: is nvcc at /usr/local/bin/nvcc?" >&2; exit 1; }
 cp -r kernels/target/test-classes .gpu/test-classes
 mvn -B -o -q -pl kernels dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$(pwd)/.gpu/lib" \
   -DexcludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian,org.openjdk.jmh

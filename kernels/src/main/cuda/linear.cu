@@ -19,6 +19,9 @@
 //                         acc += a_hi b_lo + a_lo b_hi + a_hi b_hi), which keeps float32 accuracy. K is cut into
 //                         `splits` ranges of k_per_split (a multiple of 32); with splits > 1 each range atomically
 //                         adds its part into y, so y must hold zeros or the residual first, and bias comes from split 0.
+//                         K tiles of 32 stream through two shared-memory stages with cp.async (16-byte copies when
+//                         vec = 1: in % 4 == 0, x_stride % 4 == 0, x and W 16-byte aligned; else 4-byte copies).
+//                         Dynamic shared memory: 40 KB (64 x 64), 80 KB (128 x 128).
 #include "common.cuh"
 #include <mma.h>
 
@@ -38,6 +41,7 @@ extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const floa
 }
 
 #define GEMV_ROWS 8
+#define GEMV_WREGS 12
 
 extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                                        const float* __restrict__ norm_w, float eps,
@@ -51,37 +55,45 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
     int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (o >= out) return;
     int n = min(*n_rows, GEMV_ROWS);
-    float scale[GEMV_ROWS];
-#pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) {
-        scale[r] = 1.0f;
-        if (norm_w && r < n) {
-            const float* xr = x + (size_t)r * x_stride;
-            float ss = 0.0f;
-#pragma unroll 8
-            for (int k = lane; k < in; k += 32) ss += xr[k] * xr[k];
-            scale[r] = rsqrtf(mf_warp_sum(ss) / in + eps);
-        }
-    }
+    const float* wr = w + (size_t)o * in;
     float acc[GEMV_ROWS];
 #pragma unroll
     for (int r = 0; r < GEMV_ROWS; r++) acc[r] = 0.0f;
-    const float* wr = w + (size_t)o * in;
     if (vec) {
+        // All of the lane's share of the W row is requested before any of it is used (GEMV_WREGS float4 in
+        // registers cover in <= 1536 in one pass), so each warp keeps its whole row in flight.
         const float4* w4 = reinterpret_cast<const float4*>(wr);
         const float4* n4 = reinterpret_cast<const float4*>(norm_w);
-#pragma unroll 4
-        for (int q = lane; q < (in >> 2); q += 32) {
-            float4 wv = __ldg(w4 + q);
+        int q4 = in >> 2;
+        for (int base = 0; base < q4; base += 32 * GEMV_WREGS) {
+            float4 wv[GEMV_WREGS];
+#pragma unroll
+            for (int i = 0; i < GEMV_WREGS; i++) {
+                int q = base + lane + 32 * i;
+                wv[i] = q < q4 ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
             if (norm_w) {
-                float4 nv = __ldg(n4 + q);
-                wv.x *= nv.x; wv.y *= nv.y; wv.z *= nv.z; wv.w *= nv.w;
+#pragma unroll
+                for (int i = 0; i < GEMV_WREGS; i++) {
+                    int q = base + lane + 32 * i;
+                    if (q < q4) {
+                        float4 nv = __ldg(n4 + q);
+                        wv[i].x *= nv.x; wv[i].y *= nv.y; wv[i].z *= nv.z; wv[i].w *= nv.w;
+                    }
+                }
             }
 #pragma unroll
             for (int r = 0; r < GEMV_ROWS; r++) {
                 if (r < n) {
-                    float4 xv = __ldg(reinterpret_cast<const float4*>(x + (size_t)r * x_stride) + q);
-                    acc[r] += xv.x * wv.x + xv.y * wv.y + xv.z * wv.z + xv.w * wv.w;
+                    const float4* x4 = reinterpret_cast<const float4*>(x + (size_t)r * x_stride);
+#pragma unroll
+                    for (int i = 0; i < GEMV_WREGS; i++) {
+                        int q = base + lane + 32 * i;
+                        if (q < q4) {
+                            float4 xv = __ldg(x4 + q);
+                            acc[r] += xv.x * wv[i].x + xv.y * wv[i].y + xv.z * wv[i].z + xv.w * wv[i].w;
+                        }
+                    }
                 }
             }
         }
@@ -92,6 +104,19 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
             for (int r = 0; r < GEMV_ROWS; r++) {
                 if (r < n) acc[r] += x[(size_t)r * x_stride + k] * wv;
             }
+        }
+    }
+    // The pre-norm's scale, factored out of the dot product; x is in L1 by now.
+    float scale[GEMV_ROWS];
+#pragma unroll
+    for (int r = 0; r < GEMV_ROWS; r++) {
+        scale[r] = 1.0f;
+        if (norm_w && r < n) {
+            const float* xr = x + (size_t)r * x_stride;
+            float ss = 0.0f;
+#pragma unroll 8
+            for (int k = lane; k < in; k += 32) ss += xr[k] * xr[k];
+            scale[r] = rsqrtf(mf_warp_sum(ss) / in + eps);
         }
     }
 #pragma unroll
@@ -142,17 +167,64 @@ MF_DEVICE void tf32_split(F& hi, F& lo) {
     }
 }
 
-// One (BM x BN) output tile per block, WM x WN warps, each warp (BM / WM) x (BN / WN) as 16 x 16 fragments.
+MF_DEVICE void cp_async16(float* smem, const float* gmem, int src_bytes) {
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+
+MF_DEVICE void cp_async4(float* smem, const float* gmem, int src_bytes) {
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+
+MF_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+MF_DEVICE void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+// Copies a (ROWS x TC_BK) tile of a row-major matrix (rows r0.., columns k0..) into shared memory (row stride
+// TC_LDS) with cp.async; out-of-range rows and columns are zero-filled. vec: 16-byte copies (the caller checked that
+// every row start is 16-byte aligned), else 4-byte copies.
+template <int ROWS, int THREADS>
+MF_DEVICE void tile_async(float* dst, const float* __restrict__ src, int stride, int r0, int r_end, int k0, int k_end,
+                          bool vec) {
+    if (vec) {
+#pragma unroll
+        for (int i = 0; i < ROWS * (TC_BK / 4) / THREADS; i++) {
+            int c = threadIdx.x + THREADS * i;
+            int row = c / (TC_BK / 4), kc = (c % (TC_BK / 4)) * 4;
+            int k = k0 + kc;
+            bool ok = r0 + row < r_end && k < k_end;
+            int bytes = ok ? min(16, (k_end - k) * 4) : 0;
+            cp_async16(dst + row * TC_LDS + kc, ok ? src + (size_t)(r0 + row) * stride + k : src, bytes);
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < ROWS * TC_BK / THREADS; i++) {
+            int e = threadIdx.x + THREADS * i;
+            int row = e / TC_BK, kk = e % TC_BK;
+            int k = k0 + kk;
+            bool ok = r0 + row < r_end && k < k_end;
+            cp_async4(dst + row * TC_LDS + kk, ok ? src + (size_t)(r0 + row) * stride + k : src, ok ? 4 : 0);
+        }
+    }
+}
+
+// One (BM x BN) output tile per block, WM x WN warps, each warp (BM / WM) x (BN / WN) as 16 x 16 fragments. Two
+// shared-memory stages filled by cp.async: the next K tile streams in while the tensor cores work on this one.
+// Dynamic shared memory: (2 (BM + BN) TC_LDS + 256 WM WN) floats.
 template <int BM, int BN, int WM, int WN>
 MF_DEVICE void tf32x3_tile(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                            const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
-                           float* __restrict__ y, int y_stride, int accumulate, int k_per_split) {
+                           float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
     constexpr int NW = WM * WN;
+    constexpr int THREADS = 32 * NW;
     constexpr int FM = BM / WM / 16;
     constexpr int FN = BN / WN / 16;
-    __shared__ __align__(32) float As[BM * TC_LDS];
-    __shared__ __align__(32) float Bs[BN * TC_LDS];
-    __shared__ __align__(32) float Cs[NW][16 * 16];
+    extern __shared__ __align__(128) float smem[];
+    float* As = smem;                           // (2, BM, TC_LDS)
+    float* Bs = smem + 2 * BM * TC_LDS;         // (2, BN, TC_LDS)
+    float* Cs = smem + 2 * (BM + BN) * TC_LDS;  // (NW, 16, 16)
     int n = *n_rows;
     int m0 = blockIdx.y * BM;
     if (m0 >= n) return;
@@ -168,43 +240,38 @@ MF_DEVICE void tf32x3_tile(const int* __restrict__ n_rows, const float* __restri
 #pragma unroll
         for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.0f);
 
-    // Each thread stages column k0 + lane of tile rows warp, warp + NW, ...: coalesced 128-byte row pieces.
-    float ra[BM / NW], rb[BN / NW];
-    auto load = [&](int k0) {
-        int k = k0 + lane;
-        bool kin = k < k_end;
-#pragma unroll
-        for (int i = 0; i < BM / NW; i++) {
-            int row = warp + NW * i;
-            ra[i] = kin && m0 + row < n ? x[(size_t)(m0 + row) * x_stride + k] : 0.0f;
+    int tiles = k_end > k_begin ? (k_end - k_begin + TC_BK - 1) / TC_BK : 0;
+    if (tiles > 0) {
+        tile_async<BM, THREADS>(As, x, x_stride, m0, n, k_begin, k_end, vec);
+        tile_async<BN, THREADS>(Bs, w, in, o0, out, k_begin, k_end, vec);
+        cp_async_commit();
+    }
+    for (int t = 0; t < tiles; t++) {
+        int st = t & 1;
+        if (t + 1 < tiles) {
+            int k0 = k_begin + (t + 1) * TC_BK;
+            tile_async<BM, THREADS>(As + (st ^ 1) * BM * TC_LDS, x, x_stride, m0, n, k0, k_end, vec);
+            tile_async<BN, THREADS>(Bs + (st ^ 1) * BN * TC_LDS, w, in, o0, out, k0, k_end, vec);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
         }
-#pragma unroll
-        for (int i = 0; i < BN / NW; i++) {
-            int row = warp + NW * i;
-            rb[i] = kin && o0 + row < out ? w[(size_t)(o0 + row) * in + k] : 0.0f;
-        }
-    };
-    if (k_begin < k_end) load(k_begin);
-    for (int k0 = k_begin; k0 < k_end; k0 += TC_BK) {
         __syncthreads();
-#pragma unroll
-        for (int i = 0; i < BM / NW; i++) As[(warp + NW * i) * TC_LDS + lane] = ra[i];
-#pragma unroll
-        for (int i = 0; i < BN / NW; i++) Bs[(warp + NW * i) * TC_LDS + lane] = rb[i];
-        __syncthreads();
-        if (k0 + TC_BK < k_end) load(k0 + TC_BK);  // the next tile's loads overlap this tile's math
+        const float* as = As + st * BM * TC_LDS;
+        const float* bs = Bs + st * BN * TC_LDS;
 #pragma unroll
         for (int kk = 0; kk < TC_BK; kk += 8) {
             FragA a_hi[FM], a_lo[FM];
             FragB b_hi[FN], b_lo[FN];
 #pragma unroll
             for (int i = 0; i < FM; i++) {
-                wmma::load_matrix_sync(a_hi[i], As + (wm * (BM / WM) + i * 16) * TC_LDS + kk, TC_LDS);
+                wmma::load_matrix_sync(a_hi[i], as + (wm * (BM / WM) + i * 16) * TC_LDS + kk, TC_LDS);
                 tf32_split(a_hi[i], a_lo[i]);
             }
 #pragma unroll
             for (int j = 0; j < FN; j++) {
-                wmma::load_matrix_sync(b_hi[j], Bs + (wn * (BN / WN) + j * 16) * TC_LDS + kk, TC_LDS);
+                wmma::load_matrix_sync(b_hi[j], bs + (wn * (BN / WN) + j * 16) * TC_LDS + kk, TC_LDS);
                 tf32_split(b_hi[j], b_lo[j]);
             }
 #pragma unroll
@@ -216,20 +283,22 @@ MF_DEVICE void tf32x3_tile(const int* __restrict__ n_rows, const float* __restri
                     wmma::mma_sync(acc[i][j], a_hi[i], b_hi[j], acc[i][j]);
                 }
         }
+        __syncthreads();  // this stage is refilled two tiles on
     }
     bool atomic = gridDim.z > 1;
     bool add_bias = bias && blockIdx.z == 0;
+    float* cw = Cs + warp * 256;
 #pragma unroll
     for (int i = 0; i < FM; i++)
 #pragma unroll
         for (int j = 0; j < FN; j++) {
-            wmma::store_matrix_sync(Cs[warp], acc[i][j], 16, wmma::mem_row_major);
+            wmma::store_matrix_sync(cw, acc[i][j], 16, wmma::mem_row_major);
             __syncwarp();
             for (int e = lane; e < 256; e += 32) {
                 int row = m0 + wm * (BM / WM) + i * 16 + (e >> 4);
                 int col = o0 + wn * (BN / WN) + j * 16 + (e & 15);
                 if (row < n && col < out) {
-                    float v = Cs[warp][e] + (add_bias ? bias[col] : 0.0f);
+                    float v = cw[e] + (add_bias ? bias[col] : 0.0f);
                     float* yo = y + (size_t)row * y_stride + col;
                     if (atomic) atomicAdd(yo, v);
                     else *yo = accumulate ? *yo + v : v;
@@ -242,13 +311,13 @@ MF_DEVICE void tf32x3_tile(const int* __restrict__ n_rows, const float* __restri
 extern "C" __global__ void __launch_bounds__(128)
 linear_tf32x3(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
               const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
-              float* __restrict__ y, int y_stride, int accumulate, int k_per_split) {
-    tf32x3_tile<64, 64, 2, 2>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split);
+              float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
+    tf32x3_tile<64, 64, 2, 2>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
 linear_tf32x3_big(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                   const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
-                  float* __restrict__ y, int y_stride, int accumulate, int k_per_split) {
-    tf32x3_tile<128, 128, 2, 4>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split);
+                  float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
+    tf32x3_tile<128, 128, 2, 4>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }

@@ -1,7 +1,7 @@
 // rmsnorm_rows: out[r, :] = x[r, :] * rsqrt(mean(x[r, :]^2) + eps) * weight   (RMSNorm of each batch row)
 //
 // Shapes:  x (rows, n) with row stride x_stride; weight (n); out (rows, n) with row stride out_stride. out may be x.
-// Launch:  grid (rows), block 256 (a multiple of 32); one block per row, block-wide sum of squares.
+// Launch:  grid (rows), block 1024 (a multiple of 32); one block per row, block-wide sum of squares.
 #include "common.cuh"
 
 extern "C" __global__ void rmsnorm_rows(const int* __restrict__ n_rows, const float* x, int x_stride,

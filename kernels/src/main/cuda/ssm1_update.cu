@@ -87,39 +87,48 @@ ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
     float4 a = __ldg(reinterpret_cast<const float4*>(A + (size_t)chc * d_state) + sub);
     float d = D[chc];
     float bias = dt_w ? dt_b[chc] : 0.0f;
+    // Every row's loads first (state, x, z, dt), then the math: SSM1_ROWS times the bytes in flight per thread.
+    float4 hv[SSM1_ROWS];
+    float4* hp[SSM1_ROWS];
+    float xv[SSM1_ROWS], zv[SSM1_ROWS], dtr[SSM1_ROWS];
+#pragma unroll
+    for (int rr = 0; rr < SSM1_ROWS; rr++) {
+        int r = min(r0 + rr, n - 1);
+        hp[rr] = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
+        bool ok = active && r0 + rr < n;
+        hv[rr] = ok ? *hp[rr] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        xv[rr] = ok ? xc[(size_t)r * xc_stride + chc] : 0.0f;
+        zv[rr] = ok ? z[(size_t)r * z_stride + chc] : 0.0f;
+        dtr[rr] = ok && !dt_w ? dtv[(size_t)r * dtv_stride + chc] : 0.0f;
+    }
+#pragma unroll
     for (int rr = 0; rr < SSM1_ROWS; rr++) {
         int r = r0 + rr;
         if (r >= n) break;
         const float* bc = sdbc + rr * dbc_dim;
-        float dt = 0.0f;
+        float dt = dtr[rr];
         if (dt_w) {
             // dt_proj split over the channel's lanes, then summed across them
             for (int k = sub; k < dt_rank; k += lanes_per_ch) dt += dt_w[(size_t)chc * dt_rank + k] * bc[k];
             for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) dt += __shfl_xor_sync(0xffffffffu, dt, o);
             dt += bias;
-        } else {
-            dt = dtv[(size_t)r * dtv_stride + chc];
         }
         dt = mf_softplus(dt);
-        float x = xc[(size_t)r * xc_stride + chc];
+        float x = xv[rr];
         float dtx = dt * x;
-        float4* h4 = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
         const float* Bv = bc + dt_rank + 4 * sub;
         const float* Cv = bc + dt_rank + d_state + 4 * sub;
-        float acc = 0.0f;
-        if (active) {
-            float4 hv = *h4;
-            hv.x = hv.x * expf(a.x * dt) + dtx * Bv[0];
-            hv.y = hv.y * expf(a.y * dt) + dtx * Bv[1];
-            hv.z = hv.z * expf(a.z * dt) + dtx * Bv[2];
-            hv.w = hv.w * expf(a.w * dt) + dtx * Bv[3];
-            *h4 = hv;
-            acc = hv.x * Cv[0] + hv.y * Cv[1] + hv.z * Cv[2] + hv.w * Cv[3];
-        }
+        float4 h = hv[rr];
+        h.x = h.x * __expf(a.x * dt) + dtx * Bv[0];
+        h.y = h.y * __expf(a.y * dt) + dtx * Bv[1];
+        h.z = h.z * __expf(a.z * dt) + dtx * Bv[2];
+        h.w = h.w * __expf(a.w * dt) + dtx * Bv[3];
+        if (active) *hp[rr] = h;
+        float acc = active ? h.x * Cv[0] + h.y * Cv[1] + h.z * Cv[2] + h.w * Cv[3] : 0.0f;
         for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
         if (active && sub == 0) {
             acc += d * x;
-            y[(size_t)r * y_stride + ch] = acc * mf_silu(z[(size_t)r * z_stride + ch]);
+            y[(size_t)r * y_stride + ch] = acc * mf_silu(zv[rr]);
         }
     }
 }

@@ -25,6 +25,6 @@ public final class GatedRmsNormKernel {
         weight.checkVector(NAME, dInner);
         Pointer p = Pointer.to(nRows.arg(), y.arg(), Pointer.to(new int[] {yStride}), z.arg(), Pointer.to(new int[] {zStride}),
                 weight.arg(), Pointer.to(new int[] {dInner}), Pointer.to(new int[] {nGroups}), Pointer.to(new float[] {eps}));
-        Cu.launch(NAME, fn, nGroups, rows, 1, 256, 0, s, p);
+        Cu.launch(NAME, fn, nGroups, rows, 1, 1024, 0, s, p);
     }
 }

@@ -1,7 +1,10 @@
 package io.mambaflink.kernels.cuda;
 
+import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.JCudaDriver;
 import jcuda.driver.CUstream;
 
 /**
@@ -52,6 +55,18 @@ public final class LinearKernel {
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
+        try {
+            JCudaDriver.cuFuncSetAttribute(tcBig, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smemBytes(true));
+        } catch (CudaException e) {
+            throw Cu.fail("cuFuncSetAttribute", "linear_tf32x3_big, " + smemBytes(true) + " bytes of dynamic shared memory", e);
+        }
+    }
+
+    /** Dynamic shared memory of the tensor-core kernels: two stages of both tiles, and each warp's epilogue tile. */
+    private static int smemBytes(boolean big) {
+        int tile = big ? 128 : 64;
+        int warps = big ? 8 : 4;
+        return 4 * (2 * (tile + tile) * (TILE_K + 4) + 256 * warps);
     }
 
     /** The version the engine uses for a batch bucket of {@code rows}. */
@@ -142,6 +157,7 @@ public final class LinearKernel {
             }
             case TF32X3 -> {
                 boolean big = rows >= BIG_TILE_MIN_ROWS;
+                boolean vecTiles = in % 4 == 0 && xStride % 4 == 0 && x.aligned16() && w.aligned16();
                 int tile = big ? 128 : 64;
                 int gx = (out + tile - 1) / tile;
                 int gy = (rows + tile - 1) / tile;
@@ -162,8 +178,9 @@ public final class LinearKernel {
                 }
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), w.arg(), bias.arg(),
                         Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
-                        Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {kPer}));
-                Cu.launch(big ? "linear_tf32x3_big" : name, big ? tcBig : tc, gx, gy, splits, big ? 256 : 128, 0, s, p);
+                        Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {kPer}),
+                        Pointer.to(new int[] {vecTiles ? 1 : 0}));
+                Cu.launch(big ? "linear_tf32x3_big" : name, big ? tcBig : tc, gx, gy, splits, big ? 256 : 128, smemBytes(big), s, p);
             }
             default -> throw new IllegalStateException();
         }

@@ -22,6 +22,6 @@ public final class RmsNormKernel {
         out.checkMatrix(NAME, rows, n, outStride);
         Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), Pointer.to(new float[] {eps}),
                 Pointer.to(new int[] {n}), out.arg(), Pointer.to(new int[] {outStride}));
-        Cu.launch(NAME, fn, rows, 1, 1, 256, 0, s, p);
+        Cu.launch(NAME, fn, rows, 1, 1, 1024, 0, s, p);
     }
 }

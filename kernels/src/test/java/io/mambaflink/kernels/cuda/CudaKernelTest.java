@@ -50,7 +50,8 @@ class CudaKernelTest {
     @CsvSource({
         "1, 1, 768, 3072, false", "3, 4, 1536, 768, true", "7, 8, 48, 1536, false", "8, 8, 3, 100, false", "5, 8, 6, 29, true",
         "9, 16, 768, 3072, false", "64, 64, 1536, 768, true", "64, 64, 768, 80, false", "300, 512, 48, 1536, false",
-        "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false"})
+        "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false", "512, 512, 1536, 768, true",
+        "700, 1024, 6, 50, false"})
     void linearVersionsAgree(int n, int rows, int in, int out, boolean accumulate) {
         LinearKernel lin = new LinearKernel(device);
         RmsNormKernel norm = new RmsNormKernel(device);
