@@ -10,8 +10,8 @@
 //                         once (float4 when vec = 1: in % 4 == 0 and x, W 16-byte aligned rows) against every row,
 //                         then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
-//                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim)), which saves a
-//                         launch per layer.
+//                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim); d_conv <= 8),
+//                         which saves a launch per layer.
 //          linear_tf32x3: grid (ceil(out / 64), ceil(rows / 64), splits), block 128 (4 warps, each 32 x 32 of the
 //                         64 x 64 tile); linear_tf32x3_big: grid (ceil(out / 128), ceil(rows / 128), splits), block 256
 //                         (8 warps, each 64 x 32 of the 128 x 128 tile), for large batches.
@@ -42,6 +42,7 @@ extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const floa
 
 #define GEMV_ROWS 8
 #define GEMV_WREGS 12
+#define GEMV_CONV_REGS 8
 
 extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                                        const float* __restrict__ norm_w, float eps,
@@ -55,6 +56,18 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
     int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (o >= out) return;
     int n = min(*n_rows, GEMV_ROWS);
+    // What lane r (< n) needs at the end, requested now so it arrives with the weights: the old output (accumulate)
+    // and the conv window of its row (fused conv).
+    int ch = o - conv_lo;
+    bool conv_here = conv_w && ch >= 0 && ch < conv_dim && lane < n;
+    float y_old = accumulate && lane < n ? y[(size_t)lane * y_stride + o] : 0.0f;
+    float win_old[GEMV_CONV_REGS];
+    float* win = nullptr;
+    if (conv_here) {
+        win = states + (long long)slots[lane] * state_stride + conv_off + (size_t)ch * d_conv;
+#pragma unroll
+        for (int j = 0; j < GEMV_CONV_REGS; j++) win_old[j] = j < d_conv ? win[j] : 0.0f;
+    }
     const float* wr = w + (size_t)o * in;
     float acc[GEMV_ROWS];
 #pragma unroll
@@ -125,20 +138,19 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
 #pragma unroll
     for (int r = 0; r < GEMV_ROWS; r++) {
         if (lane == r && r < n) {
-            float* yo = y + (size_t)r * y_stride + o;
-            float v = acc[r] * scale[r] + b;
-            v = accumulate ? *yo + v : v;
-            *yo = v;
-            int ch = o - conv_lo;
-            if (conv_w && ch >= 0 && ch < conv_dim) {
+            float v = acc[r] * scale[r] + b + y_old;
+            y[(size_t)r * y_stride + o] = v;
+            if (conv_here) {
                 // the conv step of this channel (conv1d_update.cu), fused: this lane owns (row r, channel ch)
-                float* win = states + (long long)slots[r] * state_stride + conv_off + (size_t)ch * d_conv;
                 const float* cw = conv_w + (size_t)ch * d_conv;
                 float c = conv_b ? conv_b[ch] : 0.0f;
-                for (int j = 0; j < d_conv - 1; j++) {
-                    float wv = win[j + 1];
-                    win[j] = wv;
-                    c += wv * cw[j];
+#pragma unroll
+                for (int j = 0; j < GEMV_CONV_REGS - 1; j++) {
+                    if (j < d_conv - 1) {
+                        float wv = win_old[j + 1];
+                        win[j] = wv;
+                        c += wv * cw[j];
+                    }
                 }
                 win[d_conv - 1] = v;
                 c += v * cw[d_conv - 1];

@@ -15,7 +15,8 @@
 //                           so a warp reads and writes one contiguous stretch; grid (ceil(d_inner / (512 / d_state)),
 //                           ceil(rows / SSM1_ROWS)), block 128, dynamic shared memory SSM1_ROWS * (dt_rank + 2 d_state)
 //                           floats (B, C of the block's rows); A stays in registers across the SSM1_ROWS rows. Needs a
-//                           16-byte-aligned state: the launcher checks.
+//                           16-byte-aligned state: the launcher checks. ssm1_update_r8: the same with 8 rows per block
+//                           (a benchmark variant).
 #include "common.cuh"
 
 #define SSM1_ROWS 4
@@ -56,27 +57,26 @@ extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const
     y[(size_t)r * y_stride + ch] = acc * mf_silu(z[(size_t)r * z_stride + ch]);
 }
 
-extern "C" __global__ void __launch_bounds__(128)
-ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
-            float* __restrict__ states, long long state_stride, int ssm_off,
-            const float* __restrict__ xc, int xc_stride,
-            const float* __restrict__ dbc, int dbc_stride,
-            const float* __restrict__ dt_w, const float* __restrict__ dt_b,
-            const float* __restrict__ dtv, int dtv_stride,
-            const float* __restrict__ A, const float* __restrict__ D,
-            const float* __restrict__ z, int z_stride,
-            int d_inner, int d_state, int dt_rank,
-            float* __restrict__ y, int y_stride) {
-    extern __shared__ float sdbc[];  // (SSM1_ROWS, dt_rank + 2 d_state)
+// Fast version: ROWS rows per block; every global load (A, D, dt_proj row share, the rows' states, x, z, dt) is issued
+// before the block waits for its B and C, so a block costs about two memory latencies.
+#define SSM1_DTW_REGS 16
+
+template <int ROWS>
+MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__ slots,
+                         float* __restrict__ states, long long state_stride, int ssm_off,
+                         const float* __restrict__ xc, int xc_stride,
+                         const float* __restrict__ dbc, int dbc_stride,
+                         const float* __restrict__ dt_w, const float* __restrict__ dt_b,
+                         const float* __restrict__ dtv, int dtv_stride,
+                         const float* __restrict__ A, const float* __restrict__ D,
+                         const float* __restrict__ z, int z_stride,
+                         int d_inner, int d_state, int dt_rank,
+                         float* __restrict__ y, int y_stride) {
+    extern __shared__ float sdbc[];  // (ROWS, dt_rank + 2 d_state)
     int n = *n_rows;
-    int r0 = blockIdx.y * SSM1_ROWS;
+    int r0 = blockIdx.y * ROWS;
     if (r0 >= n) return;
     int dbc_dim = dt_rank + 2 * d_state;
-    for (int i = threadIdx.x; i < SSM1_ROWS * dbc_dim; i += blockDim.x) {
-        int rr = i / dbc_dim, k = i - rr * dbc_dim;
-        sdbc[i] = r0 + rr < n ? dbc[(size_t)(r0 + rr) * dbc_stride + k] : 0.0f;
-    }
-    __syncthreads();
     // lanes_per_ch consecutive lanes share a channel, one float4 of its state each: a warp touches one contiguous
     // stretch of the state, so every load and store is fully coalesced.
     int lanes_per_ch = d_state >> 2;
@@ -87,12 +87,19 @@ ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
     float4 a = __ldg(reinterpret_cast<const float4*>(A + (size_t)chc * d_state) + sub);
     float d = D[chc];
     float bias = dt_w ? dt_b[chc] : 0.0f;
-    // Every row's loads first (state, x, z, dt), then the math: SSM1_ROWS times the bytes in flight per thread.
-    float4 hv[SSM1_ROWS];
-    float4* hp[SSM1_ROWS];
-    float xv[SSM1_ROWS], zv[SSM1_ROWS], dtr[SSM1_ROWS];
+    // this lane's share of the channel's dt_proj row: k = sub, sub + lanes_per_ch, ...
+    float dtw[SSM1_DTW_REGS];
+    bool dtw_in_regs = dt_w && dt_rank <= SSM1_DTW_REGS * lanes_per_ch;
 #pragma unroll
-    for (int rr = 0; rr < SSM1_ROWS; rr++) {
+    for (int i = 0; i < SSM1_DTW_REGS; i++) {
+        int k = sub + i * lanes_per_ch;
+        dtw[i] = dtw_in_regs && k < dt_rank ? dt_w[(size_t)chc * dt_rank + k] : 0.0f;
+    }
+    float4 hv[ROWS];
+    float4* hp[ROWS];
+    float xv[ROWS], zv[ROWS], dtr[ROWS];
+#pragma unroll
+    for (int rr = 0; rr < ROWS; rr++) {
         int r = min(r0 + rr, n - 1);
         hp[rr] = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
         bool ok = active && r0 + rr < n;
@@ -101,15 +108,28 @@ ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
         zv[rr] = ok ? z[(size_t)r * z_stride + chc] : 0.0f;
         dtr[rr] = ok && !dt_w ? dtv[(size_t)r * dtv_stride + chc] : 0.0f;
     }
+    for (int i = threadIdx.x; i < ROWS * dbc_dim; i += blockDim.x) {
+        int rr = i / dbc_dim, k = i - rr * dbc_dim;
+        sdbc[i] = r0 + rr < n ? dbc[(size_t)(r0 + rr) * dbc_stride + k] : 0.0f;
+    }
+    __syncthreads();
 #pragma unroll
-    for (int rr = 0; rr < SSM1_ROWS; rr++) {
+    for (int rr = 0; rr < ROWS; rr++) {
         int r = r0 + rr;
         if (r >= n) break;
         const float* bc = sdbc + rr * dbc_dim;
         float dt = dtr[rr];
         if (dt_w) {
             // dt_proj split over the channel's lanes, then summed across them
-            for (int k = sub; k < dt_rank; k += lanes_per_ch) dt += dt_w[(size_t)chc * dt_rank + k] * bc[k];
+            if (dtw_in_regs) {
+#pragma unroll
+                for (int i = 0; i < SSM1_DTW_REGS; i++) {
+                    int k = sub + i * lanes_per_ch;
+                    if (k < dt_rank) dt += dtw[i] * bc[k];
+                }
+            } else {
+                for (int k = sub; k < dt_rank; k += lanes_per_ch) dt += dt_w[(size_t)chc * dt_rank + k] * bc[k];
+            }
             for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) dt += __shfl_xor_sync(0xffffffffu, dt, o);
             dt += bias;
         }
@@ -132,3 +152,18 @@ ssm1_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
         }
     }
 }
+
+#define SSM1_ARGS                                                                                                  \
+    const int *__restrict__ n_rows, const int *__restrict__ slots, float *__restrict__ states,                     \
+        long long state_stride, int ssm_off, const float *__restrict__ xc, int xc_stride,                          \
+        const float *__restrict__ dbc, int dbc_stride, const float *__restrict__ dt_w, const float *__restrict__ dt_b, \
+        const float *__restrict__ dtv, int dtv_stride, const float *__restrict__ A, const float *__restrict__ D,    \
+        const float *__restrict__ z, int z_stride, int d_inner, int d_state, int dt_rank, float *__restrict__ y,    \
+        int y_stride
+#define SSM1_PASS                                                                                                  \
+    n_rows, slots, states, state_stride, ssm_off, xc, xc_stride, dbc, dbc_stride, dt_w, dt_b, dtv, dtv_stride, A, D, z, \
+        z_stride, d_inner, d_state, dt_rank, y, y_stride
+
+extern "C" __global__ void __launch_bounds__(128) ssm1_update(SSM1_ARGS) { ssm1_fast<SSM1_ROWS>(SSM1_PASS); }
+
+extern "C" __global__ void __launch_bounds__(128) ssm1_update_r8(SSM1_ARGS) { ssm1_fast<8>(SSM1_PASS); }

@@ -464,7 +464,7 @@ public final class CudaStepEngine implements StepEngine {
             DeviceWeights.Layer l = w.layers.get(li);
             // pre-norm, in_proj, conv window on x (Mamba-1: in_proj[:, :dInner]; Mamba-2: xBC = in_proj[:, dInner : dInner + convDim])
             int convLo = c.arch() == Arch.MAMBA1 ? 0 : dInner;
-            if (small) {
+            if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
                 LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slotsDev, states, stateRows, stride, layout.convOffset(li),
                         l.conv(), l.convBias(), convLo, convDim, c.dConv(), xc, convDim);
                 linear.launch(stream, lv, nRows, r, hidden, dModel, l.norm(), eps, l.inProj(), l.inProjBias(), dModel, inProjDim, proj,

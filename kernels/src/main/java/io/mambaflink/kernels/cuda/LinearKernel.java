@@ -29,6 +29,8 @@ public final class LinearKernel {
     public static final int GEMV_MAX_ROWS = 8;
     /** Buckets above this many rows use the 128 x 128 tile (linear_tf32x3_big), below the 64 x 64 one. */
     public static final int BIG_TILE_MIN_ROWS = 257;
+    /** Widest conv window the GEMV's fused conv step holds in registers. */
+    public static final int MAX_FUSED_D_CONV = 8;
     private static final int TILE_K = 32;
 
     /**
@@ -128,6 +130,10 @@ public final class LinearKernel {
             conv.xc().checkMatrix(name, rows, conv.convDim(), conv.xcStride());
             if (accumulate) {
                 throw new IllegalArgumentException(name + ": the fused conv step needs accumulate = false");
+            }
+            if (conv.dConv() > MAX_FUSED_D_CONV) {
+                throw new IllegalArgumentException(name + ": the fused conv step takes d_conv <= " + MAX_FUSED_D_CONV + ", found "
+                        + conv.dConv());
             }
         }
         switch (v) {
