@@ -166,6 +166,7 @@ public final class DemoCommand implements Callable<Integer> {
             }
         }, "demo-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+        interceptCtrlC(main);
         EmbeddedKafka kafka = null;
         JobClient job = null;
         Thread generator = null;
@@ -264,19 +265,22 @@ public final class DemoCommand implements Callable<Integer> {
             stopConsuming = true;
             if (job != null) {
                 try {
-                    job.cancel().get(30, TimeUnit.SECONDS);
+                    job.cancel().get(10, TimeUnit.SECONDS);
                 } catch (Exception e) {
-                    System.err.println("demo: cancelling the job: " + e.getMessage());
+                    // On Ctrl-C the MiniCluster's own shutdown hook may have stopped it already.
+                    System.err.println("demo: cancelling the job: " + e);
                 }
             }
+            // Before stopping Kafka: on Ctrl-C the JVM may not wait for all of a slow shutdown.
+            deleteRecursively(tmp);
             if (kafka != null) {
                 try {
                     kafka.close();
                 } catch (Exception e) {
-                    System.err.println("demo: stopping Kafka: " + e.getMessage());
+                    System.err.println("demo: stopping Kafka: " + e);
                 }
             }
-            deleteRecursively(tmp);
+            System.out.println("stopped; removed " + tmp);
             finished.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -427,6 +431,27 @@ public final class DemoCommand implements Callable<Integer> {
                     s.flagged(), jsonNumber(s.precision()), jsonNumber(s.recall()), devices, duration.toSeconds(), o.parallelism);
             Files.writeString(summaryJson, json);
             System.out.println("wrote " + summaryJson);
+        }
+    }
+
+    /**
+     * Ctrl-C stops the run in order (drain, summary, clean-up) instead of starting the JVM's shutdown, during which
+     * Flink's and Kafka's own hooks tear everything down under us. A second Ctrl-C exits at once.
+     */
+    @SuppressWarnings("sunapi")
+    private void interceptCtrlC(Thread main) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), sig -> {
+                if (stopGenerating) {
+                    Runtime.getRuntime().halt(130);
+                }
+                System.out.println();
+                System.out.println("Ctrl-C: stopping (again to exit at once) ...");
+                stopGenerating = true;
+                main.interrupt();
+            });
+        } catch (IllegalArgumentException | UnsupportedOperationException | LinkageError e) {
+            // No SIGINT here: the shutdown hook still cleans up.
         }
     }
 
