@@ -15,8 +15,8 @@
 //                           so a warp reads and writes one contiguous stretch; grid (ceil(d_inner / (512 / d_state)),
 //                           ceil(rows / SSM1_ROWS)), block 128, dynamic shared memory SSM1_ROWS * (dt_rank + 2 d_state)
 //                           floats (B, C of the block's rows); A stays in registers across the SSM1_ROWS rows. Needs a
-//                           16-byte-aligned state: the launcher checks. ssm1_update_r8: the same with 8 rows per block
-//                           (a benchmark variant).
+//                           16-byte-aligned state: the launcher checks. Two entry points: ssm1_update reads dt from dtv
+//                           (large batches; 64 registers for occupancy), ssm1_update_dtw runs dt_proj (small batches).
 #include "common.cuh"
 
 #define SSM1_ROWS 4
@@ -61,7 +61,7 @@ extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const
 // before the block waits for its B and C, so a block costs about two memory latencies.
 #define SSM1_DTW_REGS 16
 
-template <int ROWS>
+template <int ROWS, bool DTW>
 MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__ slots,
                          float* __restrict__ states, long long state_stride, int ssm_off,
                          const float* __restrict__ xc, int xc_stride,
@@ -86,14 +86,16 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
     int chc = active ? ch : 0;
     float4 a = __ldg(reinterpret_cast<const float4*>(A + (size_t)chc * d_state) + sub);
     float d = D[chc];
-    float bias = dt_w ? dt_b[chc] : 0.0f;
+    float bias = DTW ? dt_b[chc] : 0.0f;
     // this lane's share of the channel's dt_proj row: k = sub, sub + lanes_per_ch, ...
-    float dtw[SSM1_DTW_REGS];
-    bool dtw_in_regs = dt_w && dt_rank <= SSM1_DTW_REGS * lanes_per_ch;
+    float dtw[DTW ? SSM1_DTW_REGS : 1];
+    bool dtw_in_regs = DTW && dt_rank <= SSM1_DTW_REGS * lanes_per_ch;
+    if (DTW) {
 #pragma unroll
-    for (int i = 0; i < SSM1_DTW_REGS; i++) {
-        int k = sub + i * lanes_per_ch;
-        dtw[i] = dtw_in_regs && k < dt_rank ? dt_w[(size_t)chc * dt_rank + k] : 0.0f;
+        for (int i = 0; i < SSM1_DTW_REGS; i++) {
+            int k = sub + i * lanes_per_ch;
+            dtw[i] = dtw_in_regs && k < dt_rank ? dt_w[(size_t)chc * dt_rank + k] : 0.0f;
+        }
     }
     float4 hv[ROWS];
     float4* hp[ROWS];
@@ -106,7 +108,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
         hv[rr] = ok ? *hp[rr] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         xv[rr] = ok ? xc[(size_t)r * xc_stride + chc] : 0.0f;
         zv[rr] = ok ? z[(size_t)r * z_stride + chc] : 0.0f;
-        dtr[rr] = ok && !dt_w ? dtv[(size_t)r * dtv_stride + chc] : 0.0f;
+        dtr[rr] = ok && !DTW ? dtv[(size_t)r * dtv_stride + chc] : 0.0f;
     }
     for (int i = threadIdx.x; i < ROWS * dbc_dim; i += blockDim.x) {
         int rr = i / dbc_dim, k = i - rr * dbc_dim;
@@ -119,7 +121,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
         if (r >= n) break;
         const float* bc = sdbc + rr * dbc_dim;
         float dt = dtr[rr];
-        if (dt_w) {
+        if (DTW) {
             // dt_proj split over the channel's lanes, then summed across them
             if (dtw_in_regs) {
 #pragma unroll
@@ -164,6 +166,8 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
     n_rows, slots, states, state_stride, ssm_off, xc, xc_stride, dbc, dbc_stride, dt_w, dt_b, dtv, dtv_stride, A, D, z, \
         z_stride, d_inner, d_state, dt_rank, y, y_stride
 
-extern "C" __global__ void __launch_bounds__(128) ssm1_update(SSM1_ARGS) { ssm1_fast<SSM1_ROWS>(SSM1_PASS); }
+// dt from dtv (dt_w null): the large-batch, bandwidth-bound case, kept small in registers for occupancy.
+extern "C" __global__ void __launch_bounds__(128, 8) ssm1_update(SSM1_ARGS) { ssm1_fast<SSM1_ROWS, false>(SSM1_PASS); }
 
-extern "C" __global__ void __launch_bounds__(128) ssm1_update_r8(SSM1_ARGS) { ssm1_fast<8>(SSM1_PASS); }
+// dt_proj computed in the kernel (dt_w given): the small-batch, latency-bound case.
+extern "C" __global__ void __launch_bounds__(128) ssm1_update_dtw(SSM1_ARGS) { ssm1_fast<SSM1_ROWS, true>(SSM1_PASS); }

@@ -6,19 +6,20 @@ import jcuda.driver.CUstream;
 
 /**
  * Launcher of ssm1_update.cu: Mamba-1's discretize, state update, readout, D skip and silu(z) gate for one step.
- * {@code ssm1_update} (d_state / 4 lanes per channel, one float4 of state each, A in registers over 4 rows) runs when
- * d_state is 4, 8, ..., 128 and the states are 16-byte aligned; {@code ssm1_update_ref} otherwise, and in tests.
+ * {@code ssm1_update} / {@code ssm1_update_dtw} (d_state / 4 lanes per channel, one float4 of state each, A in registers
+ * over 4 rows; the second also runs dt_proj) run when d_state is 4, 8, ..., 128 and the states are 16-byte aligned;
+ * {@code ssm1_update_ref} otherwise, and in tests.
  */
 public final class Ssm1UpdateKernel {
     private static final int ROWS_PER_BLOCK = 4;
     private final CUfunction ref;
     private final CUfunction fast;
-    private final CUfunction fast8;
+    private final CUfunction fastDtw;
 
     public Ssm1UpdateKernel(CudaDevice device) {
         this.ref = device.function("ssm1_update_ref");
         this.fast = device.function("ssm1_update");
-        this.fast8 = device.function("ssm1_update_r8");
+        this.fastDtw = device.function("ssm1_update_dtw");
     }
 
     /** True when the fast kernel can run on these shapes. */
@@ -43,18 +44,7 @@ public final class Ssm1UpdateKernel {
     public void launch(CUstream s, boolean useFast, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride,
             int ssmOff, Dev xc, int xcStride, Dev dbc, int dbcStride, Dev dtW, Dev dtB, Dev dtv, int dtvStride, Dev a, Dev d,
             Dev z, int zStride, int dInner, int dState, int dtRank, Dev y, int yStride) {
-        launch(s, useFast, ROWS_PER_BLOCK, nRows, rows, slots, states, stateRows, stateStride, ssmOff, xc, xcStride, dbc, dbcStride, dtW,
-                dtB, dtv, dtvStride, a, d, z, zStride, dInner, dState, dtRank, y, yStride);
-    }
-
-    /** As above with {@code rowsPerBlock} 4 (ssm1_update) or 8 (ssm1_update_r8, a benchmark variant) for the fast kernel. */
-    void launch(CUstream s, boolean useFast, int rowsPerBlock, Dev nRows, int rows, Dev slots, Dev states, long stateRows,
-            long stateStride, int ssmOff, Dev xc, int xcStride, Dev dbc, int dbcStride, Dev dtW, Dev dtB, Dev dtv, int dtvStride, Dev a,
-            Dev d, Dev z, int zStride, int dInner, int dState, int dtRank, Dev y, int yStride) {
-        if (rowsPerBlock != 4 && rowsPerBlock != 8) {
-            throw new IllegalArgumentException("ssm1_update: 4 or 8 rows per block, found " + rowsPerBlock);
-        }
-        String name = !useFast ? "ssm1_update_ref" : rowsPerBlock == 8 ? "ssm1_update_r8" : "ssm1_update";
+        String name = !useFast ? "ssm1_update_ref" : dtW.isNone() ? "ssm1_update" : "ssm1_update_dtw";
         nRows.checkVector(name, 1);
         slots.checkVector(name, rows);
         states.checkMatrix(name, stateRows, stateStride, stateStride);
@@ -85,13 +75,13 @@ public final class Ssm1UpdateKernel {
                 Pointer.to(new int[] {dtRank}), y.arg(), Pointer.to(new int[] {yStride}));
         int gx = (dInner + 127) / 128;
         if (useFast) {
-            int smem = rowsPerBlock * (dtRank + 2 * dState) * 4;
+            int smem = ROWS_PER_BLOCK * (dtRank + 2 * dState) * 4;
             if (smem > 48 * 1024) {
                 throw new IllegalArgumentException(name + ": dt_rank + 2 d_state = " + (dtRank + 2 * dState) + " is too large");
             }
             int channelsPerBlock = 128 / (dState / 4);
-            Cu.launch(name, rowsPerBlock == 8 ? fast8 : fast, (dInner + channelsPerBlock - 1) / channelsPerBlock,
-                    (rows + rowsPerBlock - 1) / rowsPerBlock, 1, 128, smem, s, p);
+            Cu.launch(name, dtW.isNone() ? fast : fastDtw, (dInner + channelsPerBlock - 1) / channelsPerBlock,
+                    (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 1, 128, smem, s, p);
         } else {
             Cu.launch(name, ref, gx, rows, 1, 128, 0, s, p);
         }

@@ -164,13 +164,10 @@ public final class CudaBench {
             Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
             Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
             Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
-            for (int variant = 0; variant < 3; variant++) {
-                boolean fast = variant > 0;
-                int perBlock = variant == 2 ? 8 : 4;
-                Runnable launch = () -> k.launch(s, fast, perBlock, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE,
-                        Dev.NONE, dtv, dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner);
-                report(!fast ? "ssm1_update_ref" : perBlock == 8 ? "ssm1_update_r8" : "ssm1_update", rows, 8.0 * rows * stride, launch, s,
-                        copy);
+            for (boolean fast : new boolean[] {false, true}) {
+                Runnable launch = () -> k.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,
+                        dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner);
+                report(fast ? "ssm1_update" : "ssm1_update_ref", rows, 8.0 * rows * stride, launch, s, copy);
             }
             CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y);
         }
