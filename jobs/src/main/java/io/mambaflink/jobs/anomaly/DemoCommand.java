@@ -166,7 +166,7 @@ public final class DemoCommand implements Callable<Integer> {
             }
         }, "demo-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        interceptCtrlC(main);
+        Object previousCtrlC = interceptCtrlC(main);
         EmbeddedKafka kafka = null;
         JobClient job = null;
         Thread generator = null;
@@ -281,6 +281,7 @@ public final class DemoCommand implements Callable<Integer> {
                 }
             }
             System.out.println("stopped; removed " + tmp);
+            restoreCtrlC(previousCtrlC);
             finished.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -439,9 +440,9 @@ public final class DemoCommand implements Callable<Integer> {
      * Flink's and Kafka's own hooks tear everything down under us. A second Ctrl-C exits at once.
      */
     @SuppressWarnings("sunapi")
-    private void interceptCtrlC(Thread main) {
+    private Object interceptCtrlC(Thread main) {
         try {
-            sun.misc.Signal.handle(new sun.misc.Signal("INT"), sig -> {
+            return sun.misc.Signal.handle(new sun.misc.Signal("INT"), sig -> {
                 if (stopGenerating) {
                     Runtime.getRuntime().halt(130);
                 }
@@ -451,7 +452,15 @@ public final class DemoCommand implements Callable<Integer> {
                 main.interrupt();
             });
         } catch (IllegalArgumentException | UnsupportedOperationException | LinkageError e) {
-            // No SIGINT here: the shutdown hook still cleans up.
+            return null; // no SIGINT here: the shutdown hook still cleans up
+        }
+    }
+
+    /** Puts back the Ctrl-C handler that was there before the run (when the command runs inside another program). */
+    @SuppressWarnings("sunapi")
+    private static void restoreCtrlC(Object previous) {
+        if (previous instanceof sun.misc.SignalHandler h) {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), h);
         }
     }
 
