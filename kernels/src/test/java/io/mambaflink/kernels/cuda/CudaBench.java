@@ -18,13 +18,14 @@ import jcuda.driver.JCudaDriver;
  * The CUDA engine's benchmark (a program, not a test): the card's copy bandwidth, then ms per step and stream-steps
  * per second for a mamba-130m-sized Mamba-1 and Mamba-2 with random weights, at batch 1, 64, 512 and 4096 (Mamba-2
  * stops at 1024), states resident and on the host, each beside its bandwidth floor: (weight bytes + batch x state bytes
- * x 2) / copy bandwidth. Then the SSM-state update kernels alone. Prints markdown tables.
+ * x 2) / copy bandwidth. Then the SSM-state update kernels alone, and the matmul versions alone (each validated against
+ * linear_ref first). Prints markdown tables.
  *
  * <p>"step" is {@link CudaStepEngine#step} as the operator calls it: inputs up, one graph, outputs (logits) back into
  * the Java batch, states up and back in host mode. "device" is one replay of the step's CUDA graph alone (states
  * resident, outputs left on the GPU), the figure comparable to the bandwidth floor.
  *
- * <p>Usage: {@code java -cp ... io.mambaflink.kernels.cuda.CudaBench [m1|m2|ssm|all]}.
+ * <p>Usage: {@code java -cp ... io.mambaflink.kernels.cuda.CudaBench [m1|m2|ssm|matmul|all]}.
  */
 public final class CudaBench {
     private static final double MIN_SECONDS = 1.0;
@@ -52,6 +53,9 @@ public final class CudaBench {
         }
         if (what.equals("all") || what.equals("ssm")) {
             ssmAlone(device, copy);
+        }
+        if (what.equals("all") || what.equals("matmul")) {
+            matmulAlone(device, copy);
         }
     }
 
@@ -201,6 +205,68 @@ public final class CudaBench {
                 report(fast ? "ssm2_update" : "ssm2_update_ref", rows, 8.0 * rows * stride, launch, s, copy);
             }
             CudaTestSupport.free(nr, sl, st, xc, proj, dtb, a, d, y);
+        }
+        JCudaDriver.cuStreamDestroy(s);
+    }
+
+    /**
+     * The matmul versions alone on Mamba-1 130M shapes: the tensor-core GEMMs at batch 4096 (in_proj 768 -> 3072 and the
+     * LM head 768 -> 50280; TFLOP/s of real products), the GEMV at batch 1 (GB/s of weights read). Each version is first
+     * checked against linear_ref (max |y - ref| / max |ref|).
+     */
+    private static void matmulAlone(CudaDevice device, double copy) {
+        CUstream s = new CUstream();
+        JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        SplittableRandom rnd = new SplittableRandom(5);
+        LinearKernel lin = new LinearKernel(device);
+        System.out.println();
+        System.out.println("| matmul | rows x in -> out | max rel err vs linear_ref | ms | TFLOP/s | weight GB/s |");
+        System.out.println("|---|---|---|---|---|---|");
+        int[][] shapes = {{4096, 768, 3072}, {4096, 768, 50280}, {1, 768, 3072}, {1, 1536, 768}, {1, 768, 50280}};
+        for (int[] sh : shapes) {
+            int rows = sh[0];
+            int in = sh[1];
+            int out = sh[2];
+            Dev nr = CudaTestSupport.upload("n_rows", new int[] {rows});
+            Dev x = CudaTestSupport.upload("x", CudaTestSupport.uniform(rnd, rows * in, 1));
+            Dev w = CudaTestSupport.upload("w", CudaTestSupport.uniform(rnd, out * in, 1 / Math.sqrt(in)));
+            Dev yRef = Dev.of("y_ref", Cu.alloc("y_ref", 4L * rows * out), (long) rows * out);
+            Dev y = Dev.of("y", Cu.alloc("y", 4L * rows * out), (long) rows * out);
+            lin.launch(s, LinearKernel.Variant.REF, nr, rows, x, in, Dev.NONE, 0f, w, Dev.NONE, in, out, yRef, out, false);
+            Cu.sync("linear_ref", s);
+            float[] ref = CudaTestSupport.download(yRef);
+            String[] versions = rows == 1 ? new String[] {"linear_gemv"}
+                    : new String[] {"linear_tf32x3", "linear_tf32x3_big", "linear_tf32x3_big_passes", "linear_tf32x1_big"};
+            for (String v : versions) {
+                Runnable launch;
+                if (v.equals("linear_gemv")) {
+                    launch = () -> lin.launch(s, LinearKernel.Variant.GEMV, nr, rows, x, in, Dev.NONE, 0f, w, Dev.NONE, in, out, y, out, false);
+                } else {
+                    int tile = v.equals("linear_tf32x3") ? 64 : 128;
+                    int smem = 4 * (2 * (tile + tile) * 36 + 256 * (tile == 64 ? 4 : 8));
+                    jcuda.driver.CUfunction f = device.function(v);
+                    JCudaDriver.cuFuncSetAttribute(f, jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem);
+                    jcuda.Pointer p = jcuda.Pointer.to(nr.arg(), x.arg(), jcuda.Pointer.to(new int[] {in}), w.arg(), Dev.NONE.arg(),
+                            jcuda.Pointer.to(new int[] {in}), jcuda.Pointer.to(new int[] {out}), y.arg(), jcuda.Pointer.to(new int[] {out}),
+                            jcuda.Pointer.to(new int[] {0}), jcuda.Pointer.to(new int[] {(in + 31) / 32 * 32}), jcuda.Pointer.to(new int[] {1}));
+                    int gx = (out + tile - 1) / tile;
+                    int gy = (rows + tile - 1) / tile;
+                    launch = () -> Cu.launch(v, f, gx, gy, 1, tile == 64 ? 128 : 256, smem, s, p);
+                }
+                launch.run();
+                Cu.sync(v, s);
+                double err = CudaTestSupport.relErr(CudaTestSupport.download(y), ref);
+                int n = 10;
+                GpuTimer t = new GpuTimer(s);
+                t.start();
+                for (int i = 0; i < n; i++) {
+                    launch.run();
+                }
+                double ms = t.stopMillis() / n;
+                System.out.printf(Locale.ROOT, "| %s | %d x %d -> %d | %.1e | %.3f | %.1f | %.0f |%n", v, rows, in, out, err, ms,
+                        2.0 * rows * in * out / (ms / 1e3) / 1e12, 4.0 * in * out / (ms / 1e3) / 1e9);
+            }
+            CudaTestSupport.free(nr, x, w, yRef, y);
         }
         JCudaDriver.cuStreamDestroy(s);
     }
