@@ -109,6 +109,7 @@ public final class AnomalyJob {
                 .setBackend(Backend.parse(o.backend))
                 .setMaxBatchSize(o.batchMaxSize)
                 .setMaxBatchDelay(o.batchMaxDelay())
+                .setCacheMaxStates(o.cacheMaxStates)
                 .setUid("mamba-inference")
                 .setName("Mamba inference")
                 .build()

@@ -32,6 +32,7 @@ public final class AnomalyJobOptions implements Serializable {
         KEYS.put("mamba.backend", "cpu, cuda or auto (default auto)");
         KEYS.put("mamba.batch.max-size", "events per engine batch (default 256)");
         KEYS.put("mamba.batch.max-delay", "longest wait of a buffered event, ms (default 10)");
+        KEYS.put("mamba.cache.max-states", "hot stream states kept in memory per subtask (default 4096)");
         KEYS.put("checkpoint.interval", "checkpoint interval, ms; exactly-once output is committed at each (default 2000)");
         KEYS.put("checkpoint.dir", "checkpoint directory URI or path (default: a temporary folder)");
         KEYS.put("parallelism", "job parallelism (default 1)");
@@ -52,6 +53,8 @@ public final class AnomalyJobOptions implements Serializable {
     public String backend = "auto";
     public int batchMaxSize = 256;
     public long batchMaxDelayMs = 10;
+    /** Hot states per subtask; beyond it, states go back to RocksDB, least recently used first. */
+    public int cacheMaxStates = 4096;
     public long checkpointIntervalMs = 2000;
     /** null: a temporary folder. */
     public String checkpointDir;
@@ -88,6 +91,7 @@ public final class AnomalyJobOptions implements Serializable {
         o.backend = p.getProperty("mamba.backend", o.backend);
         o.batchMaxSize = integer(p, "mamba.batch.max-size", o.batchMaxSize);
         o.batchMaxDelayMs = longValue(p, "mamba.batch.max-delay", o.batchMaxDelayMs);
+        o.cacheMaxStates = integer(p, "mamba.cache.max-states", o.cacheMaxStates);
         o.checkpointIntervalMs = longValue(p, "checkpoint.interval", o.checkpointIntervalMs);
         o.checkpointDir = p.getProperty("checkpoint.dir", o.checkpointDir);
         o.parallelism = integer(p, "parallelism", o.parallelism);
@@ -116,6 +120,10 @@ public final class AnomalyJobOptions implements Serializable {
         positive("mamba.batch.max-size", batchMaxSize);
         if (batchMaxDelayMs < 0) {
             throw new IllegalArgumentException("mamba.batch.max-delay must be >= 0, found " + batchMaxDelayMs);
+        }
+        if (cacheMaxStates < batchMaxSize) {
+            throw new IllegalArgumentException("mamba.cache.max-states must be at least mamba.batch.max-size ("
+                    + batchMaxSize + "), found " + cacheMaxStates);
         }
         positive("checkpoint.interval", checkpointIntervalMs);
         positive("parallelism", parallelism);

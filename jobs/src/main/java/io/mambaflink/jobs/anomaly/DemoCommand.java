@@ -69,11 +69,11 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--devices", defaultValue = "10000", description = "simulated devices (default: ${DEFAULT-VALUE})")
     int devices;
 
-    @Option(names = "--duration", defaultValue = "120s", converter = DurationConverter.class,
+    @Option(names = "--duration", defaultValue = "90s", converter = DurationConverter.class,
             description = "how long to generate, e.g. 90s, 5m (default: ${DEFAULT-VALUE}); Ctrl-C stops earlier")
     Duration duration;
 
-    @Option(names = "--rate", defaultValue = "4000", description = "events per second sent, all devices together (default: ${DEFAULT-VALUE})")
+    @Option(names = "--rate", defaultValue = "6000", description = "events per second sent, all devices together (default: ${DEFAULT-VALUE})")
     int rate;
 
     @Option(names = "--anomaly-rate", defaultValue = "0.004",
@@ -186,6 +186,9 @@ public final class DemoCommand implements Callable<Integer> {
                 props.putIfAbsent("group.id", "demo-" + run);
             }
             props.putIfAbsent("parallelism", "2");
+            // Every device is hot: the generator visits them round robin, the worst case for a smaller LRU cache.
+            int perSubtask = devices / Integer.parseInt(props.getProperty("parallelism").trim()) + 1;
+            props.putIfAbsent("mamba.cache.max-states", Integer.toString(Math.max(4096, 2 * perSubtask)));
             AnomalyJobOptions o = AnomalyJobOptions.fromProperties(props).validate();
             EmbeddedKafka.createTopics(o.bootstrapServers, partitions, o.inputTopic, o.outputTopic, o.deadLetterTopic);
             Path model = o.modelPath != null ? Path.of(o.modelPath) : BundledModel.extractTelemetry(tmp.resolve("model"));

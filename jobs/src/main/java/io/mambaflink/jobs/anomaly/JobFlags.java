@@ -10,7 +10,7 @@ public final class JobFlags {
     @Option(names = "--properties", paramLabel = "FILE",
             description = "job settings as a properties file; flags override it. Keys: bootstrap.servers, input.topic, "
                     + "output.topic, dead-letter.topic, group.id, starting-offsets, transactional-id-prefix, model.path, "
-                    + "mamba.backend, mamba.batch.max-size, mamba.batch.max-delay, checkpoint.interval, checkpoint.dir, "
+                    + "mamba.backend, mamba.batch.max-size, mamba.batch.max-delay, mamba.cache.max-states, checkpoint.interval, checkpoint.dir, "
                     + "parallelism, threshold, max-out-of-orderness, restart.attempts")
     Path properties;
 
@@ -42,6 +42,9 @@ public final class JobFlags {
     @Option(names = "--batch-delay-ms", description = "longest wait of a buffered event, ms (default 10)")
     Long batchDelayMs;
 
+    @Option(names = "--cache-states", description = "hot stream states in memory per subtask (default 4096)")
+    Integer cacheStates;
+
     @Option(names = "--checkpoint-interval-ms", description = "checkpoint interval, ms; output commits at each (default 2000)")
     Long checkpointIntervalMs;
 
@@ -66,6 +69,7 @@ public final class JobFlags {
         put(p, "mamba.backend", backend);
         put(p, "mamba.batch.max-size", batchSize);
         put(p, "mamba.batch.max-delay", batchDelayMs);
+        put(p, "mamba.cache.max-states", cacheStates);
         put(p, "checkpoint.interval", checkpointIntervalMs);
         put(p, "checkpoint.dir", checkpointDir);
         put(p, "parallelism", parallelism);
