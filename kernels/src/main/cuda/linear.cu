@@ -6,9 +6,9 @@
 //          bias (out) or null; norm_w (in) or null; y (rows, out) with row stride y_stride. accumulate = 1 adds into y
 //          (the residual add of out_proj).
 // Launch:  linear_ref:    grid (ceil(out / 128), rows), block 128; one thread per (row, output), sequential k.
-//          linear_gemv:   rows <= 8. grid (ceil(out / 4)), block 128; one warp per output: its lanes stream the W row
-//                         once (float4 when vec = 1: in % 4 == 0 and x, W 16-byte aligned rows) against every row,
-//                         then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
+//          linear_gemv:   rows <= 8. grid (ceil(out / (4 opw))), block 128; one warp per opw outputs (opw = 2 when
+//                         in <= 768, else 1): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
+//                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
 //                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim); d_conv <= 8),
 //                         which saves a launch per layer.
@@ -44,54 +44,71 @@ extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const floa
 #define GEMV_WREGS 12
 #define GEMV_CONV_REGS 8
 
-extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
-                                       const float* __restrict__ norm_w, float eps,
-                                       const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
-                                       float* __restrict__ y, int y_stride, int accumulate, int vec,
-                                       const int* __restrict__ slots, float* __restrict__ states,
-                                       long long state_stride, int conv_off, const float* __restrict__ conv_w,
-                                       const float* __restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,
-                                       float* __restrict__ xc, int xc_stride) {
+// OPW outputs per warp: their W rows are requested together (GEMV_WREGS / OPW float4 per row per pass), so short rows
+// (in <= 768) still keep GEMV_WREGS loads in flight per lane and a matrix needs half the warps (one wave).
+template <int OPW>
+MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
+                         const float* __restrict__ norm_w, float eps, const float* __restrict__ w,
+                         const float* __restrict__ bias, int in, int out, float* __restrict__ y, int y_stride,
+                         int accumulate, int vec, const int* __restrict__ slots, float* __restrict__ states,
+                         long long state_stride, int conv_off, const float* __restrict__ conv_w,
+                         const float* __restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,
+                         float* __restrict__ xc, int xc_stride) {
+    constexpr int WPER = GEMV_WREGS / OPW;
     int lane = threadIdx.x & 31;
-    int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (o >= out) return;
+    int o0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * OPW;
+    if (o0 >= out) return;
     int n = min(*n_rows, GEMV_ROWS);
     // What lane r (< n) needs at the end, requested now so it arrives with the weights: the old output (accumulate)
     // and the conv window of its row (fused conv).
-    int ch = o - conv_lo;
-    bool conv_here = conv_w && ch >= 0 && ch < conv_dim && lane < n;
-    float y_old = accumulate && lane < n ? y[(size_t)lane * y_stride + o] : 0.0f;
-    float win_old[GEMV_CONV_REGS];
-    float* win = nullptr;
-    if (conv_here) {
-        win = states + (long long)slots[lane] * state_stride + conv_off + (size_t)ch * d_conv;
+    float y_old[OPW];
+    bool conv_here[OPW];
+    float win_old[OPW][GEMV_CONV_REGS];
+    float* win[OPW];
 #pragma unroll
-        for (int j = 0; j < GEMV_CONV_REGS; j++) win_old[j] = j < d_conv ? win[j] : 0.0f;
+    for (int j = 0; j < OPW; j++) {
+        int o = o0 + j;
+        int ch = o - conv_lo;
+        bool live = o < out && lane < n;
+        conv_here[j] = conv_w && ch >= 0 && ch < conv_dim && live;
+        y_old[j] = accumulate && live ? y[(size_t)lane * y_stride + o] : 0.0f;
+        win[j] = nullptr;
+        if (conv_here[j]) {
+            win[j] = states + (long long)slots[lane] * state_stride + conv_off + (size_t)ch * d_conv;
+#pragma unroll
+            for (int t = 0; t < GEMV_CONV_REGS; t++) win_old[j][t] = t < d_conv ? win[j][t] : 0.0f;
+        }
     }
-    const float* wr = w + (size_t)o * in;
-    float acc[GEMV_ROWS];
+    float acc[OPW][GEMV_ROWS];
 #pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) acc[r] = 0.0f;
+    for (int j = 0; j < OPW; j++)
+#pragma unroll
+        for (int r = 0; r < GEMV_ROWS; r++) acc[j][r] = 0.0f;
     if (vec) {
-        // All of the lane's share of the W row is requested before any of it is used (GEMV_WREGS float4 in
-        // registers cover in <= 1536 in one pass), so each warp keeps its whole row in flight.
-        const float4* w4 = reinterpret_cast<const float4*>(wr);
+        // All of the lane's share of the W rows is requested before any of it is used.
         const float4* n4 = reinterpret_cast<const float4*>(norm_w);
         int q4 = in >> 2;
-        for (int base = 0; base < q4; base += 32 * GEMV_WREGS) {
-            float4 wv[GEMV_WREGS];
+        for (int base = 0; base < q4; base += 32 * WPER) {
+            float4 wv[OPW][WPER];
 #pragma unroll
-            for (int i = 0; i < GEMV_WREGS; i++) {
-                int q = base + lane + 32 * i;
-                wv[i] = q < q4 ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int j = 0; j < OPW; j++) {
+                const float4* w4 = reinterpret_cast<const float4*>(w + (size_t)min(o0 + j, out - 1) * in);
+#pragma unroll
+                for (int i = 0; i < WPER; i++) {
+                    int q = base + lane + 32 * i;
+                    wv[j][i] = q < q4 ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                }
             }
             if (norm_w) {
 #pragma unroll
-                for (int i = 0; i < GEMV_WREGS; i++) {
+                for (int i = 0; i < WPER; i++) {
                     int q = base + lane + 32 * i;
                     if (q < q4) {
                         float4 nv = __ldg(n4 + q);
-                        wv[i].x *= nv.x; wv[i].y *= nv.y; wv[i].z *= nv.z; wv[i].w *= nv.w;
+#pragma unroll
+                        for (int j = 0; j < OPW; j++) {
+                            wv[j][i].x *= nv.x; wv[j][i].y *= nv.y; wv[j][i].z *= nv.z; wv[j][i].w *= nv.w;
+                        }
                     }
                 }
             }
@@ -100,11 +117,13 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
                 if (r < n) {
                     const float4* x4 = reinterpret_cast<const float4*>(x + (size_t)r * x_stride);
 #pragma unroll
-                    for (int i = 0; i < GEMV_WREGS; i++) {
+                    for (int i = 0; i < WPER; i++) {
                         int q = base + lane + 32 * i;
                         if (q < q4) {
                             float4 xv = __ldg(x4 + q);
-                            acc[r] += xv.x * wv[i].x + xv.y * wv[i].y + xv.z * wv[i].z + xv.w * wv[i].w;
+#pragma unroll
+                            for (int j = 0; j < OPW; j++)
+                                acc[j][r] += xv.x * wv[j][i].x + xv.y * wv[j][i].y + xv.z * wv[j][i].z + xv.w * wv[j][i].w;
                         }
                     }
                 }
@@ -112,10 +131,14 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
         }
     } else {
         for (int k = lane; k < in; k += 32) {
-            float wv = wr[k] * (norm_w ? norm_w[k] : 1.0f);
+            float nk = norm_w ? norm_w[k] : 1.0f;
 #pragma unroll
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                if (r < n) acc[r] += x[(size_t)r * x_stride + k] * wv;
+            for (int j = 0; j < OPW; j++) {
+                float wv = w[(size_t)min(o0 + j, out - 1) * in + k] * nk;
+#pragma unroll
+                for (int r = 0; r < GEMV_ROWS; r++) {
+                    if (r < n) acc[j][r] += x[(size_t)r * x_stride + k] * wv;
+                }
             }
         }
     }
@@ -133,30 +156,54 @@ extern "C" __global__ void linear_gemv(const int* __restrict__ n_rows, const flo
         }
     }
 #pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) acc[r] = mf_warp_sum(acc[r]);
-    float b = bias ? bias[o] : 0.0f;
+    for (int j = 0; j < OPW; j++)
 #pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) {
-        if (lane == r && r < n) {
-            float v = acc[r] * scale[r] + b + y_old;
-            y[(size_t)r * y_stride + o] = v;
-            if (conv_here) {
-                // the conv step of this channel (conv1d_update.cu), fused: this lane owns (row r, channel ch)
-                const float* cw = conv_w + (size_t)ch * d_conv;
-                float c = conv_b ? conv_b[ch] : 0.0f;
+        for (int r = 0; r < GEMV_ROWS; r++) acc[j][r] = mf_warp_sum(acc[j][r]);
 #pragma unroll
-                for (int j = 0; j < GEMV_CONV_REGS - 1; j++) {
-                    if (j < d_conv - 1) {
-                        float wv = win_old[j + 1];
-                        win[j] = wv;
-                        c += wv * cw[j];
+    for (int j = 0; j < OPW; j++) {
+        int o = o0 + j;
+        if (o >= out) break;
+        float b = bias ? bias[o] : 0.0f;
+#pragma unroll
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            if (lane == r && r < n) {
+                float v = acc[j][r] * scale[r] + b + y_old[j];
+                y[(size_t)r * y_stride + o] = v;
+                if (conv_here[j]) {
+                    // the conv step of this channel (conv1d_update.cu), fused: this lane owns (row r, channel ch)
+                    int ch = o - conv_lo;
+                    const float* cw = conv_w + (size_t)ch * d_conv;
+                    float c = conv_b ? conv_b[ch] : 0.0f;
+#pragma unroll
+                    for (int t = 0; t < GEMV_CONV_REGS - 1; t++) {
+                        if (t < d_conv - 1) {
+                            float wv = win_old[j][t + 1];
+                            win[j][t] = wv;
+                            c += wv * cw[t];
+                        }
                     }
+                    win[j][d_conv - 1] = v;
+                    c += v * cw[d_conv - 1];
+                    xc[(size_t)r * xc_stride + ch] = mf_silu(c);
                 }
-                win[d_conv - 1] = v;
-                c += v * cw[d_conv - 1];
-                xc[(size_t)r * xc_stride + ch] = mf_silu(c);
             }
         }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+linear_gemv(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
+            const float* __restrict__ norm_w, float eps, const float* __restrict__ w,
+            const float* __restrict__ bias, int in, int out, float* __restrict__ y, int y_stride, int accumulate,
+            int vec, const int* __restrict__ slots, float* __restrict__ states, long long state_stride, int conv_off,
+            const float* __restrict__ conv_w, const float* __restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,
+            float* __restrict__ xc, int xc_stride, int opw) {
+    if (opw == 2) {
+        gemv_body<2>(n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states,
+                     state_stride, conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride);
+    } else {
+        gemv_body<1>(n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states,
+                     state_stride, conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride);
     }
 }
 
@@ -225,8 +272,9 @@ MF_DEVICE void tile_async(float* dst, const float* __restrict__ src, int stride,
 // One (BM x BN) output tile per block, WM x WN warps, each warp (BM / WM) x (BN / WN) as 16 x 16 fragments. Two
 // shared-memory stages filled by cp.async: the next K tile streams in while the tensor cores work on this one.
 // Dynamic shared memory: (2 (BM + BN) TC_LDS + 256 WM WN) floats.
-// MODE 0: 3xTF32, the three products of an accumulator back to back (shipped); 1: 3xTF32 in three passes over the
-// accumulators; 2: one TF32 product (no split). Modes 1 and 2 are benchmark versions (CudaBench validates and times them).
+// MODE 0: 3xTF32, the three products of an accumulator back to back (the 64 x 64 tile; linear_tf32x3_big_interleaved);
+// 1: 3xTF32 in three passes over the accumulators (linear_tf32x3_big: 2-3% faster at 128 x 128 on the H100);
+// 2: one TF32 product, no split (linear_tf32x1_big, a benchmark version: 2x faster, 7e-4 error).
 template <int BM, int BN, int WM, int WN, int MODE>
 MF_DEVICE void tf32x3_tile(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                            const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
@@ -352,14 +400,14 @@ extern "C" __global__ void __launch_bounds__(256)
 linear_tf32x3_big(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                   const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
                   float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
-    tf32x3_tile<128, 128, 2, 4, 0>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
+    tf32x3_tile<128, 128, 2, 4, 1>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
-linear_tf32x3_big_passes(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
+linear_tf32x3_big_interleaved(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                          const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
                          float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
-    tf32x3_tile<128, 128, 2, 4, 1>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
+    tf32x3_tile<128, 128, 2, 4, 0>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }
 
 // One TF32 product (no split): about 1e-3 relative error, outside the engine's 1e-4 budget. A benchmark version only:

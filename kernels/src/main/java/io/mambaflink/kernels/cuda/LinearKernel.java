@@ -29,6 +29,8 @@ public final class LinearKernel {
     public static final int GEMV_MAX_ROWS = 8;
     /** Buckets above this many rows use the 128 x 128 tile (linear_tf32x3_big), below the 64 x 64 one. */
     public static final int BIG_TILE_MIN_ROWS = 257;
+    /** Rows of W up to this length go two to a warp in linear_gemv. */
+    private static final int GEMV_OPW2_MAX_IN = 768;
     /** Widest conv window the GEMV's fused conv step holds in registers. */
     public static final int MAX_FUSED_D_CONV = 8;
     private static final int TILE_K = 32;
@@ -149,6 +151,8 @@ public final class LinearKernel {
                 }
                 boolean vec = in % 4 == 0 && xStride % 4 == 0 && x.aligned16() && w.aligned16()
                         && (normW.isNone() || normW.aligned16());
+                // two outputs per warp for short rows: the same loads in flight per lane, half the warps
+                int opw = in <= GEMV_OPW2_MAX_IN ? 2 : 1;
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), normW.arg(),
                         Pointer.to(new float[] {eps}), w.arg(), bias.arg(), Pointer.to(new int[] {in}), Pointer.to(new int[] {out}),
                         y.arg(), Pointer.to(new int[] {yStride}), Pointer.to(new int[] {accumulate ? 1 : 0}),
@@ -158,8 +162,8 @@ public final class LinearKernel {
                         conv == null ? Dev.NONE.arg() : conv.weight().arg(), conv == null ? Dev.NONE.arg() : conv.bias().arg(),
                         Pointer.to(new int[] {conv == null ? 0 : conv.convLo()}), Pointer.to(new int[] {conv == null ? 0 : conv.convDim()}),
                         Pointer.to(new int[] {conv == null ? 0 : conv.dConv()}), conv == null ? Dev.NONE.arg() : conv.xc().arg(),
-                        Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}));
-                Cu.launch(name, gemv, (out + 3) / 4, 1, 1, 128, 0, s, p);
+                        Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}), Pointer.to(new int[] {opw}));
+                Cu.launch(name, gemv, (out + 4 * opw - 1) / (4 * opw), 1, 1, 128, 0, s, p);
             }
             case TF32X3 -> {
                 boolean big = rows >= BIG_TILE_MIN_ROWS;
