@@ -73,7 +73,7 @@ public final class DemoCommand implements Callable<Integer> {
             description = "how long to generate, e.g. 90s, 5m (default: ${DEFAULT-VALUE}); Ctrl-C stops earlier")
     Duration duration;
 
-    @Option(names = "--rate", defaultValue = "6000", description = "events per second sent, all devices together (default: ${DEFAULT-VALUE})")
+    @Option(names = "--rate", defaultValue = "5000", description = "events per second sent, all devices together (default: ${DEFAULT-VALUE})")
     int rate;
 
     @Option(names = "--anomaly-rate", defaultValue = "0.004",
