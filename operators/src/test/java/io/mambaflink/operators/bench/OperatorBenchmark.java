@@ -198,7 +198,22 @@ public final class OperatorBenchmark {
                     .apply(events);
         }
         results.sinkTo(new LatencySink()).setParallelism(1);
+        Thread progress = new Thread(() -> {
+            long start = System.nanoTime();
+            try {
+                while (true) {
+                    Thread.sleep(30_000);
+                    System.out.printf(Locale.ROOT, "#   %s after %.0f s: %,d results%n", ceiling ? "no-op" : "mamba",
+                            (System.nanoTime() - start) / 1e9, COUNT.get());
+                }
+            } catch (InterruptedException e) {
+                // job done
+            }
+        });
+        progress.setDaemon(true);
+        progress.start();
         env.execute((ceiling ? "ceiling " : "mamba ") + model + " " + keys);
+        progress.interrupt();
         deleteTree(checkpoints);
         int got = COUNT.get();
         if (got != n) {
@@ -206,7 +221,10 @@ public final class OperatorBenchmark {
         }
         long[] lat = Arrays.copyOf(latencies, (int) Math.min(n, latencies.length));
         Arrays.sort(lat);
-        return new Run(n, (lastNs - firstNs) / 1e9, lat[lat.length / 2] / 1e6, lat[(int) (lat.length * 0.99)] / 1e6);
+        Run run = new Run(n, (lastNs - firstNs) / 1e9, lat[lat.length / 2] / 1e6, lat[(int) (lat.length * 0.99)] / 1e6);
+        System.out.printf(Locale.ROOT, "# %s %s, %,d keys: %,d events in %.1f s = %,.0f events/s, p50 %.1f ms, p99 %.1f ms%n",
+                ceiling ? "no-op get+put" : "mamba", model, keys, n, run.seconds(), run.perSecond(), run.p50Ms(), run.p99Ms());
+        return run;
     }
 
     static int storedBytes(MambaModel m) {
@@ -217,6 +235,9 @@ public final class OperatorBenchmark {
         MambaModel m = modelSource(model).load();
         int bytes = storedBytes(m);
         Run mamba = runJob(model, keys, eventsPerKey, false, bytes);
+        if (System.getProperty("bench.skipCeiling") != null) {
+            return;
+        }
         Run ceiling = runJob(model, keys, eventsPerKey, true, bytes);
         System.out.printf(Locale.ROOT, "| %s | %,d B | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f | %.1f | %.1f | %.2f |%n",
                 model, m.layout().bytes(), keys, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(),
