@@ -130,6 +130,7 @@ class AnomalyJobITCase {
         for (ConsumerRecord<byte[], byte[]> r : readCommitted(o.outputTopic)) {
             AnomalyScore s = AnomalyScore.parseFrom(r.value());
             assertThat(new String(r.key(), StandardCharsets.UTF_8)).isEqualTo(s.getEntityId());
+            assertThat(r.timestamp()).isEqualTo(s.getEventTimeMs()); // event time travels with the record
             scores.add(s);
         }
         List<RejectedEnvelope> dead = new ArrayList<>();
