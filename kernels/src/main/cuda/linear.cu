@@ -6,8 +6,8 @@
 //          bias (out) or null; norm_w (in) or null; y (rows, out) with row stride y_stride. accumulate = 1 adds into y
 //          (the residual add of out_proj).
 // Launch:  linear_ref:    grid (ceil(out / 128), rows), block 128; one thread per (row, output), sequential k.
-//          linear_gemv:   rows <= 8. grid (ceil(out / (4 opw))), block 128; one warp per opw outputs (opw = 2 when
-//                         in <= 768, else 1): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
+//          linear_gemv:   rows <= 8. grid (ceil(out / (4 opw))), block 128; one warp per opw outputs (opw = 2 for
+//                         an LM head's short, numerous rows, else 1): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
 //                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
 //                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim); d_conv <= 8),

@@ -29,8 +29,9 @@ public final class LinearKernel {
     public static final int GEMV_MAX_ROWS = 8;
     /** Buckets above this many rows use the 128 x 128 tile (linear_tf32x3_big), below the 64 x 64 one. */
     public static final int BIG_TILE_MIN_ROWS = 257;
-    /** Rows of W up to this length go two to a warp in linear_gemv. */
+    /** Rows of W up to this length, in matrices of at least GEMV_OPW2_MIN_OUT rows, go two to a warp in linear_gemv. */
     private static final int GEMV_OPW2_MAX_IN = 768;
+    private static final int GEMV_OPW2_MIN_OUT = 16384;
     /** Widest conv window the GEMV's fused conv step holds in registers. */
     public static final int MAX_FUSED_D_CONV = 8;
     private static final int TILE_K = 32;
@@ -151,8 +152,9 @@ public final class LinearKernel {
                 }
                 boolean vec = in % 4 == 0 && xStride % 4 == 0 && x.aligned16() && w.aligned16()
                         && (normW.isNone() || normW.aligned16());
-                // two outputs per warp for short rows: the same loads in flight per lane, half the warps
-                int opw = in <= GEMV_OPW2_MAX_IN ? 2 : 1;
+                // two outputs per warp for the short, numerous rows of an LM head (measured on the H100: 62 us instead
+                // of 73 for 768 -> 50280); one for a layer's matrices, where two measured slower (0.63 ms a step, not 0.58)
+                int opw = in <= GEMV_OPW2_MAX_IN && out >= GEMV_OPW2_MIN_OUT ? 2 : 1;
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), normW.arg(),
                         Pointer.to(new float[] {eps}), w.arg(), bias.arg(), Pointer.to(new int[] {in}), Pointer.to(new int[] {out}),
                         y.arg(), Pointer.to(new int[] {yStride}), Pointer.to(new int[] {accumulate ? 1 : 0}),
