@@ -342,7 +342,7 @@ public final class CudaStepEngine implements StepEngine {
         device.makeCurrent();
         int bi = bucketIndex(n);
         int outFloats = n * c.outputDim();
-        guard(() -> {
+        try {
             ctrlView.put(0, n);
             if (resident) {
                 ctrlView.put(1, batch.slots(), 0, n);
@@ -366,13 +366,16 @@ public final class CudaStepEngine implements StepEngine {
             if (!direct) {
                 Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * outFloats, stream);
             }
-            Cu.sync("step of " + n + " rows (bucket " + buckets[bi] + ")", stream);
+            Cu.sync("engine step", stream);
             if (direct) {
                 Cu.dtoh("step outputs", Pointer.to(batch.outputs()), out.ptr(), 4L * outFloats);
             } else {
                 outView.get(0, batch.outputs(), 0, outFloats);
             }
-        });
+        } catch (RuntimeException | Error e) {
+            failed = true; // the device state is unknown now
+            throw e;
+        }
         for (int i = 0; i < n; i++) {
             positions[batch.slots()[i]]++;
         }
@@ -389,10 +392,10 @@ public final class CudaStepEngine implements StepEngine {
                 len++;
             }
             if (up) {
-                Cu.htodAsync("host-mode state upload of rows " + i + ".." + (i + len - 1), states.ptr().withByteOffset(i * bytes),
+                Cu.htodAsync("host-mode state upload", states.ptr().withByteOffset(i * bytes),
                         hostPool.pointer(s), len * bytes, stream);
             } else {
-                Cu.dtohAsync("host-mode state write-back of rows " + i + ".." + (i + len - 1), hostPool.pointer(s),
+                Cu.dtohAsync("host-mode state write-back", hostPool.pointer(s),
                         states.ptr().withByteOffset(i * bytes), len * bytes, stream);
             }
             i += len;
