@@ -540,7 +540,8 @@ public final class DemoCommand implements Callable<Integer> {
                 return 0;
             }
             Arrays.sort(a);
-            return a[Math.min(a.length - 1, (int) Math.ceil(q * a.length) - 1 < 0 ? 0 : (int) Math.ceil(q * a.length) - 1)];
+            int rank = (int) Math.ceil(q * a.length); // nearest-rank percentile, 1-based
+            return a[Math.max(0, Math.min(a.length, rank) - 1)];
         }
     }
 }
