@@ -318,7 +318,7 @@ public final class DemoCommand implements Callable<Integer> {
                     String id = SyntheticTelemetry.deviceId(i);
                     ds[i].next(x);
                     if (ds[i].startedEpisode()) {
-                        stats.recordEpisode(id, ds[i].episodeStart(), ds[i].episodeEnd());
+                        stats.recordEpisode(id, ds[i].episodeStart(), ds[i].episodeEnd(), ds[i].episodeKind());
                     }
                     // Event time is the wall clock, so end-to-end latency is read time minus event time.
                     long ts = Math.max(System.currentTimeMillis(), lastTs);
@@ -424,7 +424,8 @@ public final class DemoCommand implements Callable<Integer> {
                 s.injected(), s.detected(), s.flagged(), s.truePositiveFlags());
         System.out.printf(Locale.ROOT, "precision      %.3f (flagged events inside an injected anomaly, +%d events)%n", s.precision(),
                 DetectionStats.GRACE);
-        System.out.printf(Locale.ROOT, "recall         %.3f (injected anomalies flagged at least once)%n", s.recall());
+        System.out.printf(Locale.ROOT, "recall         %.3f (injected anomalies flagged at least once): %s%n", s.recall(),
+                s.recallByKind());
         if (summaryJson != null) {
             String json = String.format(Locale.ROOT,
                     "{\n  \"events_in\": %d,\n  \"scored\": %d,\n  \"rejected\": %d,\n  \"dead_lettered\": %d,\n"

@@ -1,6 +1,7 @@
 package io.mambaflink.operators.anomaly;
 
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,11 +27,13 @@ public final class DetectionStats {
     private static final class Episode {
         final long start;
         final long end;
+        final AnomalyKind kind;
         boolean detected;
 
-        Episode(long start, long end) {
+        Episode(long start, long end, AnomalyKind kind) {
             this.start = start;
             this.end = end;
+            this.kind = kind;
         }
     }
 
@@ -42,7 +45,12 @@ public final class DetectionStats {
 
     /** An anomaly injected into {@code entity}'s stream at positions [start, end]. */
     public synchronized void recordEpisode(String entity, long start, long end) {
-        episodes.computeIfAbsent(entity, k -> new ArrayList<>()).add(new Episode(start, end));
+        recordEpisode(entity, start, end, AnomalyKind.NONE);
+    }
+
+    /** An anomaly of a known kind, for recall by kind. */
+    public synchronized void recordEpisode(String entity, long start, long end, AnomalyKind kind) {
+        episodes.computeIfAbsent(entity, k -> new ArrayList<>()).add(new Episode(start, end, kind));
     }
 
     /** A score of {@code entity}'s event at {@code position}. Episodes must be recorded before their scores. */
@@ -71,18 +79,22 @@ public final class DetectionStats {
     public synchronized Summary summary() {
         long injected = 0;
         long detected = 0;
+        Map<AnomalyKind, long[]> byKind = new EnumMap<>(AnomalyKind.class);
         for (Map.Entry<String, List<Episode>> e : episodes.entrySet()) {
             long max = maxScored.getOrDefault(e.getKey(), 0L);
             for (Episode ep : e.getValue()) {
                 if (ep.start <= max) {
                     injected++;
+                    long[] k = byKind.computeIfAbsent(ep.kind, x -> new long[2]);
+                    k[0]++;
                     if (ep.detected) {
                         detected++;
+                        k[1]++;
                     }
                 }
             }
         }
-        return new Summary(scored, injected, detected, flagged, truePositiveFlags);
+        return new Summary(scored, injected, detected, flagged, truePositiveFlags, byKind);
     }
 
     /**
@@ -91,8 +103,10 @@ public final class DetectionStats {
      * @param detected          of those, flagged at least once in their window
      * @param flagged           flagged scores
      * @param truePositiveFlags flagged scores inside some anomaly's window
+     * @param byKind            per anomaly kind: {injected, detected}
      */
-    public record Summary(long scored, long injected, long detected, long flagged, long truePositiveFlags) {
+    public record Summary(long scored, long injected, long detected, long flagged, long truePositiveFlags,
+            Map<AnomalyKind, long[]> byKind) {
         /** NaN when nothing was flagged. */
         public double precision() {
             return flagged == 0 ? Double.NaN : (double) truePositiveFlags / flagged;
@@ -101,6 +115,14 @@ public final class DetectionStats {
         /** NaN when nothing was injected. */
         public double recall() {
             return injected == 0 ? Double.NaN : (double) detected / injected;
+        }
+
+        /** e.g. "SPIKE 1.00 (120), STUCK 0.41 (98)": recall (injected) per kind. */
+        public String recallByKind() {
+            StringBuilder b = new StringBuilder();
+            byKind.forEach((k, v) -> b.append(b.length() == 0 ? "" : ", ").append(k).append(' ')
+                    .append(String.format(java.util.Locale.ROOT, "%.2f", (double) v[1] / v[0])).append(" (").append(v[0]).append(')'));
+            return b.toString();
         }
     }
 }

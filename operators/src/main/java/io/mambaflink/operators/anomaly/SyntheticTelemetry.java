@@ -63,6 +63,7 @@ public final class SyntheticTelemetry {
         private long coolDownUntil;
         private long episodes;
         private boolean started;
+        private AnomalyKind episodeKind = AnomalyKind.NONE;
         private long episodeStart;
         private long episodeEnd;
 
@@ -138,6 +139,7 @@ public final class SyntheticTelemetry {
             }
             episodes++;
             started = true;
+            episodeKind = kind;
             episodeStart = position + 1;
             episodeEnd = position + remaining;
         }
@@ -150,6 +152,11 @@ public final class SyntheticTelemetry {
         /** First stream position (1-based, as {@code StreamResult.position}) of the latest anomaly. */
         public long episodeStart() {
             return episodeStart;
+        }
+
+        /** Kind of the latest anomaly. */
+        public AnomalyKind episodeKind() {
+            return episodeKind;
         }
 
         /** Last stream position (1-based, inclusive) of the latest anomaly. */
