@@ -16,7 +16,7 @@ unit="$work/mamba_kernels_all.cu"
 for f in "$src"/*.cu; do
   echo "#include \"$f\"" >> "$unit"
 done
-"$nvcc" -fatbin -O3 -std=c++17 -I"$src" \
+"$nvcc" -fatbin -O3 -std=c++17 --threads 0 -I"$src" \
   -gencode arch=compute_80,code=sm_80 \
   -gencode arch=compute_90,code=sm_90 \
   -gencode arch=compute_90,code=compute_90 \

@@ -7,7 +7,8 @@
 //          (the residual add of out_proj).
 // Launch:  linear_ref:    grid (ceil(out / 128), rows), block 128; one thread per (row, output), sequential k.
 //          linear_gemv:   rows <= 8. grid (ceil(out / (4 opw))), block 128; one warp per opw outputs (opw = 2 for
-//                         an LM head's short, numerous rows, else 1): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
+//                         an LM head's short, numerous rows, else 1); linear_gemv_short: the same with opw 1 and half
+//                         the registers, for in <= 768: its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
 //                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
 //                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim); d_conv <= 8),
@@ -46,7 +47,7 @@ extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const floa
 
 // OPW outputs per warp: their W rows are requested together (GEMV_WREGS / OPW float4 per row per pass), so short rows
 // (in <= 768) still keep GEMV_WREGS loads in flight per lane and a matrix needs half the warps (one wave).
-template <int OPW>
+template <int OPW, int WREGS>
 MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                          const float* __restrict__ norm_w, float eps, const float* __restrict__ w,
                          const float* __restrict__ bias, int in, int out, float* __restrict__ y, int y_stride,
@@ -54,7 +55,7 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
                          long long state_stride, int conv_off, const float* __restrict__ conv_w,
                          const float* __restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,
                          float* __restrict__ xc, int xc_stride) {
-    constexpr int WPER = GEMV_WREGS / OPW;
+    constexpr int WPER = WREGS / OPW;
     int lane = threadIdx.x & 31;
     int o0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * OPW;
     if (o0 >= out) return;
@@ -191,20 +192,28 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128)
-linear_gemv(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
-            const float* __restrict__ norm_w, float eps, const float* __restrict__ w,
-            const float* __restrict__ bias, int in, int out, float* __restrict__ y, int y_stride, int accumulate,
-            int vec, const int* __restrict__ slots, float* __restrict__ states, long long state_stride, int conv_off,
-            const float* __restrict__ conv_w, const float* __restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,
-            float* __restrict__ xc, int xc_stride, int opw) {
+#define GEMV_ARGS                                                                                                 \
+    const int *__restrict__ n_rows, const float *__restrict__ x, int x_stride, const float *__restrict__ norm_w,    \
+        float eps, const float *__restrict__ w, const float *__restrict__ bias, int in, int out,                     \
+        float *__restrict__ y, int y_stride, int accumulate, int vec, const int *__restrict__ slots,                  \
+        float *__restrict__ states, long long state_stride, int conv_off, const float *__restrict__ conv_w,          \
+        const float *__restrict__ conv_b, int conv_lo, int conv_dim, int d_conv, float *__restrict__ xc,             \
+        int xc_stride, int opw
+#define GEMV_PASS                                                                                                 \
+    n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states, state_stride,   \
+        conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride
+
+extern "C" __global__ void __launch_bounds__(128) linear_gemv(GEMV_ARGS) {
     if (opw == 2) {
-        gemv_body<2>(n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states,
-                     state_stride, conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride);
+        gemv_body<2, GEMV_WREGS>(GEMV_PASS);
     } else {
-        gemv_body<1>(n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states,
-                     state_stride, conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride);
+        gemv_body<1, GEMV_WREGS>(GEMV_PASS);
     }
+}
+
+// Rows of in <= 768 (a layer's in_proj): half the registers, so a whole matrix's warps are resident at once.
+extern "C" __global__ void __launch_bounds__(128, 6) linear_gemv_short(GEMV_ARGS) {
+    gemv_body<1, GEMV_WREGS / 2>(GEMV_PASS);
 }
 
 #define TC_BK 32

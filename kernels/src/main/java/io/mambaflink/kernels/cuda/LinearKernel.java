@@ -50,6 +50,7 @@ public final class LinearKernel {
 
     private final CUfunction ref;
     private final CUfunction gemv;
+    private final CUfunction gemvShort;
     private final CUfunction tc;
     private final CUfunction tcBig;
     private final int multiprocessors;
@@ -57,6 +58,7 @@ public final class LinearKernel {
     public LinearKernel(CudaDevice device) {
         this.ref = device.function("linear_ref");
         this.gemv = device.function("linear_gemv");
+        this.gemvShort = device.function("linear_gemv_short");
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
@@ -165,7 +167,10 @@ public final class LinearKernel {
                         Pointer.to(new int[] {conv == null ? 0 : conv.convLo()}), Pointer.to(new int[] {conv == null ? 0 : conv.convDim()}),
                         Pointer.to(new int[] {conv == null ? 0 : conv.dConv()}), conv == null ? Dev.NONE.arg() : conv.xc().arg(),
                         Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}), Pointer.to(new int[] {opw}));
-                Cu.launch(name, gemv, (out + 4 * opw - 1) / (4 * opw), 1, 1, 128, 0, s, p);
+                // rows of in <= 768 outside an LM head: the half-register version, one resident wave of warps
+                boolean shortRows = opw == 1 && in <= GEMV_OPW2_MAX_IN;
+                Cu.launch(shortRows ? "linear_gemv_short" : name, shortRows ? gemvShort : gemv, (out + 4 * opw - 1) / (4 * opw), 1, 1,
+                        128, 0, s, p);
             }
             case TF32X3 -> {
                 boolean big = rows >= BIG_TILE_MIN_ROWS;
