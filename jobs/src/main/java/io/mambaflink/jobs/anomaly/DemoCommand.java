@@ -424,7 +424,7 @@ public final class DemoCommand implements Callable<Integer> {
                 s.injected(), s.detected(), s.flagged(), s.truePositiveFlags());
         System.out.printf(Locale.ROOT, "precision      %.3f (flagged events inside an injected anomaly, +%d events)%n", s.precision(),
                 DetectionStats.GRACE);
-        System.out.printf(Locale.ROOT, "recall         %.3f (injected anomalies flagged at least once): %s%n", s.recall(),
+        System.out.printf(Locale.ROOT, "recall         %.3f (injected anomalies, seen to their end, flagged at least once): %s%n", s.recall(),
                 s.recallByKind());
         if (summaryJson != null) {
             String json = String.format(Locale.ROOT,

@@ -13,8 +13,8 @@ import java.util.Map;
  *   <li>An injected anomaly covers the stream positions [start, end] (1-based, as {@code StreamResult.position}); its
  *       detection window runs {@link #GRACE} positions past its end, because the model saw the anomalous input and
  *       needs a few events to recover.</li>
- *   <li>Recall: injected anomalies with at least one flag in their window / injected anomalies whose first position
- *       was scored.</li>
+ *   <li>Recall: injected anomalies with at least one flag in their window / injected anomalies whose whole window was
+ *       scored (an anomaly cut off by the end of a run is not counted either way).</li>
  *   <li>Precision: flags inside some window / all flags.</li>
  * </ul>
  *
@@ -83,7 +83,7 @@ public final class DetectionStats {
         for (Map.Entry<String, List<Episode>> e : episodes.entrySet()) {
             long max = maxScored.getOrDefault(e.getKey(), 0L);
             for (Episode ep : e.getValue()) {
-                if (ep.start <= max) {
+                if (ep.end + GRACE <= max) {
                     injected++;
                     long[] k = byKind.computeIfAbsent(ep.kind, x -> new long[2]);
                     k[0]++;
@@ -99,7 +99,7 @@ public final class DetectionStats {
 
     /**
      * @param scored            scores seen
-     * @param injected          anomalies whose first event was scored
+     * @param injected          anomalies whose whole window was scored
      * @param detected          of those, flagged at least once in their window
      * @param flagged           flagged scores
      * @param truePositiveFlags flagged scores inside some anomaly's window
