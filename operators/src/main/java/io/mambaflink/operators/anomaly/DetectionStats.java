@@ -79,10 +79,16 @@ public final class DetectionStats {
     public synchronized Summary summary() {
         long injected = 0;
         long detected = 0;
+        long started = 0;
+        long startedDetected = 0;
         Map<AnomalyKind, long[]> byKind = new EnumMap<>(AnomalyKind.class);
         for (Map.Entry<String, List<Episode>> e : episodes.entrySet()) {
             long max = maxScored.getOrDefault(e.getKey(), 0L);
             for (Episode ep : e.getValue()) {
+                if (ep.start <= max) {
+                    started++;
+                    startedDetected += ep.detected ? 1 : 0;
+                }
                 if (ep.end + GRACE <= max) {
                     injected++;
                     long[] k = byKind.computeIfAbsent(ep.kind, x -> new long[2]);
@@ -94,7 +100,7 @@ public final class DetectionStats {
                 }
             }
         }
-        return new Summary(scored, injected, detected, flagged, truePositiveFlags, byKind);
+        return new Summary(scored, injected, detected, flagged, truePositiveFlags, byKind, started, startedDetected);
     }
 
     /**
@@ -104,9 +110,11 @@ public final class DetectionStats {
      * @param flagged           flagged scores
      * @param truePositiveFlags flagged scores inside some anomaly's window
      * @param byKind            per anomaly kind: {injected, detected}
+     * @param started           anomalies whose first event was scored, cut off by the end of the run or not
+     * @param startedDetected   of those, flagged so far
      */
     public record Summary(long scored, long injected, long detected, long flagged, long truePositiveFlags,
-            Map<AnomalyKind, long[]> byKind) {
+            Map<AnomalyKind, long[]> byKind, long started, long startedDetected) {
         /** NaN when nothing was flagged. */
         public double precision() {
             return flagged == 0 ? Double.NaN : (double) truePositiveFlags / flagged;
