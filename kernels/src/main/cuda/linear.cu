@@ -8,7 +8,8 @@
 // Launch:  linear_ref:    grid (ceil(out / 128), rows), block 128; one thread per (row, output), sequential k.
 //          linear_gemv:   rows <= 8. grid (ceil(out / (4 opw))), block 128; one warp per opw outputs (opw = 2 for
 //                         an LM head's short, numerous rows, else 1); linear_gemv_short: the same with opw 1 and half
-//                         the registers, for in <= 768: its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
+//                         the registers, for in <= 768; linear_gemv_ksplit: grid (out), block 128, the 4 warps
+//                         splitting one output's row, for in >= 1024 (vec, no fused norm or conv): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
 //                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
 //                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim); d_conv <= 8),
@@ -214,6 +215,65 @@ extern "C" __global__ void __launch_bounds__(128) linear_gemv(GEMV_ARGS) {
 // Rows of in <= 768 (a layer's in_proj): half the registers, so a whole matrix's warps are resident at once.
 extern "C" __global__ void __launch_bounds__(128, 6) linear_gemv_short(GEMV_ARGS) {
     gemv_body<1, GEMV_WREGS / 2>(GEMV_PASS);
+}
+
+// Long rows (in >= 1024: out_proj, x_proj) at batch <= 8: one block of 4 warps per output, each warp a quarter of
+// the row, partial sums added through shared memory, so each warp waits for a quarter of the loads.
+#define GEMV_KSPLIT_WARPS 4
+
+extern "C" __global__ void __launch_bounds__(128)
+linear_gemv_ksplit(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
+                   const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
+                   float* __restrict__ y, int y_stride, int accumulate) {
+    __shared__ float part[GEMV_KSPLIT_WARPS][GEMV_ROWS];
+    int o = blockIdx.x;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int n = min(*n_rows, GEMV_ROWS);
+    float y_old = accumulate && warp == 0 && lane < n ? y[(size_t)lane * y_stride + o] : 0.0f;
+    int q4 = in >> 2;
+    int per = (q4 + GEMV_KSPLIT_WARPS - 1) / GEMV_KSPLIT_WARPS;
+    int qb = warp * per, qe = min(q4, qb + per);
+    const float4* w4 = reinterpret_cast<const float4*>(w + (size_t)o * in);
+    float4 wv[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int q = qb + lane + 32 * i;
+        wv[i] = q < qe ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    float acc[GEMV_ROWS];
+#pragma unroll
+    for (int r = 0; r < GEMV_ROWS; r++) {
+        acc[r] = 0.0f;
+        if (r < n) {
+            const float4* x4 = reinterpret_cast<const float4*>(x + (size_t)r * x_stride);
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int q = qb + lane + 32 * i;
+                if (q < qe) {
+                    float4 xv = __ldg(x4 + q);
+                    acc[r] += xv.x * wv[i].x + xv.y * wv[i].y + xv.z * wv[i].z + xv.w * wv[i].w;
+                }
+            }
+            // rows longer than 4 x 128 x GEMV_KSPLIT_WARPS floats: the rest of this warp's range
+            for (int q = qb + lane + 128; q < qe; q += 32) {
+                float4 wq = __ldg(w4 + q);
+                float4 xv = __ldg(x4 + q);
+                acc[r] += xv.x * wq.x + xv.y * wq.y + xv.z * wq.z + xv.w * wq.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < GEMV_ROWS; r++) {
+        float v = mf_warp_sum(acc[r]);
+        if (lane == 0) part[warp][r] = v;
+    }
+    __syncthreads();
+    if (warp == 0 && lane < n) {
+        float v = y_old + (bias ? bias[o] : 0.0f);
+#pragma unroll
+        for (int k = 0; k < GEMV_KSPLIT_WARPS; k++) v += part[k][lane];
+        y[(size_t)lane * y_stride + o] = v;
+    }
 }
 
 #define TC_BK 32

@@ -32,6 +32,8 @@ public final class LinearKernel {
     /** Rows of W up to this length, in matrices of at least GEMV_OPW2_MIN_OUT rows, go two to a warp in linear_gemv. */
     private static final int GEMV_OPW2_MAX_IN = 768;
     private static final int GEMV_OPW2_MIN_OUT = 16384;
+    /** Rows of W at least this long (without fused norm or conv) go to linear_gemv_ksplit. */
+    private static final int GEMV_KSPLIT_MIN_IN = 1024;
     /** Widest conv window the GEMV's fused conv step holds in registers. */
     public static final int MAX_FUSED_D_CONV = 8;
     private static final int TILE_K = 32;
@@ -51,6 +53,7 @@ public final class LinearKernel {
     private final CUfunction ref;
     private final CUfunction gemv;
     private final CUfunction gemvShort;
+    private final CUfunction gemvKsplit;
     private final CUfunction tc;
     private final CUfunction tcBig;
     private final int multiprocessors;
@@ -59,6 +62,7 @@ public final class LinearKernel {
         this.ref = device.function("linear_ref");
         this.gemv = device.function("linear_gemv");
         this.gemvShort = device.function("linear_gemv_short");
+        this.gemvKsplit = device.function("linear_gemv_ksplit");
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
@@ -154,6 +158,14 @@ public final class LinearKernel {
                 }
                 boolean vec = in % 4 == 0 && xStride % 4 == 0 && x.aligned16() && w.aligned16()
                         && (normW.isNone() || normW.aligned16());
+                if (vec && in >= GEMV_KSPLIT_MIN_IN && normW.isNone() && conv == null) {
+                    // long rows (out_proj, x_proj): four warps share each output's row
+                    Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), w.arg(), bias.arg(),
+                            Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
+                            Pointer.to(new int[] {accumulate ? 1 : 0}));
+                    Cu.launch("linear_gemv_ksplit", gemvKsplit, out, 1, 1, 128, 0, s, p);
+                    return;
+                }
                 // two outputs per warp for the short, numerous rows of an LM head (measured on the H100: 62 us instead
                 // of 73 for 768 -> 50280); one for a layer's matrices, where two measured slower (0.63 ms a step, not 0.58)
                 int opw = in <= GEMV_OPW2_MAX_IN && out >= GEMV_OPW2_MIN_OUT ? 2 : 1;
