@@ -69,7 +69,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--devices", defaultValue = "10000", description = "simulated devices (default: ${DEFAULT-VALUE})")
     int devices;
 
-    @Option(names = "--duration", defaultValue = "90s", converter = DurationConverter.class,
+    @Option(names = "--duration", defaultValue = "180s", converter = DurationConverter.class,
             description = "how long to generate, e.g. 90s, 5m (default: ${DEFAULT-VALUE}); Ctrl-C stops earlier")
     Duration duration;
 
