@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
  * {@code Mamba.step} / {@code Mamba2.step} as a short sequence of kernels per layer, captured once per batch-size
  * bucket (1, 2, 4, ... maxBatch) into a CUDA graph and replayed with one launch.
  *
- * <p>Per step: one copy of the batch's control block (row count, slots, token ids) and features to the device, one
- * graph launch, one copy of the outputs back; in host state mode also the batch's states up before and back after the
+ * <p>Per step: one graph launch, which copies the batch's control block (row count, slots, token ids) and features to
+ * the device, runs the step and copies the outputs back (large outputs, such as a big batch's logits, are copied
+ * straight into the batch's array after it); in host state mode also the batch's states up before and back after the
  * graph. Host buffers are page-locked, so all of that is asynchronous on one stream with a single synchronization.
  *
  * <p>Kernels per layer: [rmsnorm] + in_proj, [conv1d_update], then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
@@ -350,22 +351,18 @@ public final class CudaStepEngine implements StepEngine {
             if (batch.tokenInput()) {
                 ctrlView.put(1 + maxBatch, batch.tokens(), 0, n);
             }
-            Cu.htodAsync("step control block", ctrl.ptr(), ctrlHost, 4L * (1 + 2L * maxBatch), stream);
             if (!batch.tokenInput()) {
                 featuresView.put(0, batch.features(), 0, n * c.inputDim());
-                Cu.htodAsync("step features", features.ptr(), featuresHost, 4L * n * c.inputDim(), stream);
             }
             if (!resident) {
                 moveStates(batch.slots(), n, true);
             }
+            // the graph copies the control block and features up, runs the step and (small outputs) copies them back
             runBucket(bi);
             if (!resident) {
                 moveStates(batch.slots(), n, false);
             }
-            boolean direct = 4L * outFloats > DIRECT_OUTPUT_BYTES;
-            if (!direct) {
-                Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * outFloats, stream);
-            }
+            boolean direct = directOutputs(buckets[bi]);
             Cu.sync("engine step", stream);
             if (direct) {
                 Cu.dtoh("step outputs", Pointer.to(batch.outputs()), out.ptr(), 4L * outFloats);
@@ -411,10 +408,19 @@ public final class CudaStepEngine implements StepEngine {
         throw new IllegalArgumentException("batch of " + n + " rows exceeds maxBatch " + maxBatch);
     }
 
-    /** Runs the step's kernels for bucket {@code bi}: its CUDA graph, captured on first use, or direct launches. */
+    /** True when a bucket's outputs go straight from the device into the batch's array, outside the graph. */
+    private boolean directOutputs(int bucket) {
+        return 4L * bucket * c.outputDim() > DIRECT_OUTPUT_BYTES;
+    }
+
+    /**
+     * Runs bucket {@code bi}'s step: its CUDA graph, captured on first use (or direct launches with graphs off). The
+     * graph holds the copies of the control block and features from their page-locked buffers and, for outputs of up
+     * to {@link #DIRECT_OUTPUT_BYTES}, the copy of the outputs back: one launch per step.
+     */
     private void runBucket(int bi) {
         if (!useGraphs) {
-            enqueueStep(buckets[bi]);
+            enqueueWithCopies(buckets[bi]);
             return;
         }
         if (graphs[bi] == null) {
@@ -425,7 +431,7 @@ public final class CudaStepEngine implements StepEngine {
                 throw Cu.fail("cuStreamBeginCapture", "step graph of bucket " + buckets[bi], e);
             }
             try {
-                enqueueStep(buckets[bi]);
+                enqueueWithCopies(buckets[bi]);
             } finally {
                 JCudaDriver.cuStreamEndCapture(stream, g);
             }
@@ -443,6 +449,18 @@ public final class CudaStepEngine implements StepEngine {
             JCudaDriver.cuGraphLaunch(graphs[bi], stream);
         } catch (CudaException e) {
             throw Cu.fail("cuGraphLaunch", "step graph of bucket " + buckets[bi], e);
+        }
+    }
+
+    /** Inputs up, the step's kernels, small outputs back, for a bucket of {@code r} rows. */
+    private void enqueueWithCopies(int r) {
+        Cu.htodAsync("step control block", ctrl.ptr(), ctrlHost, 4L * (1 + 2L * maxBatch), stream);
+        if (!c.io().tokenInput()) {
+            Cu.htodAsync("step features", features.ptr(), featuresHost, 4L * r * c.inputDim(), stream);
+        }
+        enqueueStep(r);
+        if (!directOutputs(r)) {
+            Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * r * c.outputDim(), stream);
         }
     }
 
@@ -574,13 +592,15 @@ public final class CudaStepEngine implements StepEngine {
         }
     }
 
-    /** Milliseconds one graph replay of a bucket takes on the device, averaged over {@code iters}: for benchmarks. */
+    /**
+     * Milliseconds one graph replay of a bucket takes on the device (inputs up, the step, small outputs back), averaged
+     * over {@code iters}: for benchmarks.
+     */
     public double deviceStepMillis(int rows, int iters) {
         usable();
         device.makeCurrent();
         int bi = bucketIndex(rows);
         ctrlView.put(0, rows);
-        Cu.htodAsync("benchmark control block", ctrl.ptr(), ctrlHost, 4L * (1 + 2L * maxBatch), stream);
         runBucket(bi);
         Cu.sync("benchmark warm-up", stream);
         GpuTimer t = new GpuTimer(stream);
