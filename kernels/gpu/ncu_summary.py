@@ -16,7 +16,10 @@ def main():
         if r.get("Metric Name") == "gpu__time_duration.sum":
             unit = r.get("Metric Unit", "")
             v = float(r["Metric Value"].replace(",", ""))
-            us = v / 1e3 if unit == "nsecond" else v * 1e3 if unit == "msecond" else v
+            scale = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
+            if unit not in scale:
+                raise SystemExit(f"unknown unit {unit!r} for gpu__time_duration.sum")
+            us = v * scale[unit]
             rows.append((r["Kernel Name"], us))
     half = rows[len(rows) // 2:]  # the second of two identical steps
     total = defaultdict(float)

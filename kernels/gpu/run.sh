@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [hf]     (default: all three)
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf]     (default: tests bench hf; profile needs ncu)
+#   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all).
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
