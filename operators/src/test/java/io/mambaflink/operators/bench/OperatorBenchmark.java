@@ -53,7 +53,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * <pre>
  * mvn -B -o -q -pl operators exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.mambaflink.operators.bench.OperatorBenchmark -Dexec.args="SCENARIO..."
- * SCENARIO = model:keys:eventsPerKey, model = telemetry | 100kb; or "o1" for the position table
+ * SCENARIO = model:keys:eventsPerKey[:cacheStates], model = telemetry | 100kb; or "o1" for the position table
  * </pre>
  *
  * <p>Keys are visited round-robin, so with more keys than the cache holds every event misses the cache: each one pays
@@ -168,7 +168,7 @@ public final class OperatorBenchmark {
         }
     }
 
-    static Run runJob(String model, long keys, long eventsPerKey, boolean ceiling, int stateBytes) throws Exception {
+    static Run runJob(String model, long keys, long eventsPerKey, int cache, boolean ceiling, int stateBytes) throws Exception {
         long n = keys * eventsPerKey;
         latencies = new long[(int) Math.min(n, 20_000_000)];
         COUNT.set(0);
@@ -193,7 +193,7 @@ public final class OperatorBenchmark {
                     .setModel(modelSource(model))
                     .setMaxBatchSize(MAX_BATCH)
                     .setMaxBatchDelay(Duration.ofMillis(10))
-                    .setCacheMaxStates(CACHE)
+                    .setCacheMaxStates(cache)
                     .build()
                     .apply(events);
         }
@@ -231,16 +231,16 @@ public final class OperatorBenchmark {
         return StoredState.encodedSize(m.layout(), m.config().outputDim());
     }
 
-    static void throughput(String model, long keys, long eventsPerKey) throws Exception {
+    static void throughput(String model, long keys, long eventsPerKey, int cache) throws Exception {
         MambaModel m = modelSource(model).load();
         int bytes = storedBytes(m);
-        Run mamba = runJob(model, keys, eventsPerKey, false, bytes);
+        Run mamba = runJob(model, keys, eventsPerKey, cache, false, bytes);
         if (System.getProperty("bench.skipCeiling") != null) {
             return;
         }
-        Run ceiling = runJob(model, keys, eventsPerKey, true, bytes);
-        System.out.printf(Locale.ROOT, "| %s | %,d B | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f | %.1f | %.1f | %.2f |%n",
-                model, m.layout().bytes(), keys, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(),
+        Run ceiling = runJob(model, keys, eventsPerKey, cache, true, bytes);
+        System.out.printf(Locale.ROOT, "| %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f | %.1f | %.1f | %.2f |%n",
+                model, m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(),
                 ceiling.perSecond(), ceiling.p50Ms(), ceiling.p99Ms(), mamba.perSecond() / ceiling.perSecond());
     }
 
@@ -329,8 +329,8 @@ public final class OperatorBenchmark {
         if (scenarios.isEmpty()) {
             scenarios = List.of("o1", "telemetry:10000:20", "100kb:10000:5", "telemetry:1000000:2");
         }
-        System.out.printf("parallelism %d, max batch %d, cache %d states, checkpoints every %d ms (incremental RocksDB), "
-                + "%d cores%n", PARALLELISM, MAX_BATCH, CACHE, CHECKPOINT_MS, Runtime.getRuntime().availableProcessors());
+        System.out.printf("parallelism %d, max batch %d, default cache %d states, checkpoints every %d ms (incremental "
+                + "RocksDB), %d cores%n", PARALLELISM, MAX_BATCH, CACHE, CHECKPOINT_MS, Runtime.getRuntime().availableProcessors());
         boolean header = false;
         for (String s : scenarios) {
             if (s.equals("o1")) {
@@ -343,12 +343,12 @@ public final class OperatorBenchmark {
             }
             String[] p = s.split(":");
             if (!header) {
-                System.out.println("| model | state/key | keys | events | Mamba events/s | p50 ms | p99 ms "
+                System.out.println("| model | state/key | keys | cache | events | Mamba events/s | p50 ms | p99 ms "
                         + "| no-op get+put events/s | p50 ms | p99 ms | Mamba / no-op |");
-                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
                 header = true;
             }
-            throughput(p[0], Long.parseLong(p[1]), Long.parseLong(p[2]));
+            throughput(p[0], Long.parseLong(p[1]), Long.parseLong(p[2]), p.length > 3 ? Integer.parseInt(p[3]) : CACHE);
         }
     }
 }
