@@ -64,9 +64,17 @@ public final class MambaInference {
         return new MambaStreamOperator(config);
     }
 
-    /** Keys {@code events} by {@link StreamEvent#key} and runs the operator over them. */
+    /**
+     * The key selector {@link #apply} uses: {@link StreamEvent#key}, with "" for a missing key so that the event reaches
+     * the operator and is rejected there instead of failing the job in the key hash.
+     */
+    public static String keyOf(StreamEvent e) {
+        return e.key == null ? "" : e.key;
+    }
+
+    /** Keys {@code events} by {@link #keyOf} and runs the operator over them. */
     public SingleOutputStreamOperator<StreamResult> apply(DataStream<StreamEvent> events) {
-        return events.keyBy(StreamEvent::getKey)
+        return events.keyBy(MambaInference::keyOf)
                 .transform(name, TypeInformation.of(StreamResult.class), createOperator())
                 .uid(uid);
     }

@@ -199,6 +199,9 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
     /** The rejection for a bad event, or null when it can be buffered. */
     private RejectedEvent validate(StreamEvent e) {
         MambaConfig c = model.config();
+        if (e.key == null) {
+            return new RejectedEvent(e, RejectReason.MISSING_KEY, "event has no key");
+        }
         if (e.control != null) {
             if (StreamEvent.RESET.equals(e.control) || StreamEvent.END.equals(e.control)) {
                 return null;

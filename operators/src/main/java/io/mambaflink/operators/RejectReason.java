@@ -12,6 +12,8 @@ public enum RejectReason {
     UNKNOWN_CONTROL,
     /** An event with neither a payload nor a control, or the wrong payload kind for the model. */
     MISSING_PAYLOAD,
+    /** An event without a key. */
+    MISSING_KEY,
     /** The step left the stream's state non-finite; the stream was reset. */
     NON_FINITE_STATE
 }

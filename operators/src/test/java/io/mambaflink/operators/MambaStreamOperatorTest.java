@@ -264,6 +264,7 @@ class MambaStreamOperatorTest {
         bad.add(new StreamEvent());
         bad.get(4).key = "s0";
         bad.add(StreamEvent.token("s0", 6, 3));
+        bad.add(StreamEvent.features(null, 6, new float[6]));
         // finite but so large that input_proj overflows: the step's output is non-finite
         bad.add(StreamEvent.features("s0", 7, new float[] {Float.MAX_VALUE, Float.MAX_VALUE, Float.MAX_VALUE, Float.MAX_VALUE, Float.MAX_VALUE, Float.MAX_VALUE}));
         try (var h = harness(config(fixture(TELEMETRY), 2, hour(), 2))) {
@@ -278,11 +279,11 @@ class MambaStreamOperatorTest {
             List<RejectedEvent> rejected = h.getSideOutput(MambaStreamOperator.REJECTED).stream()
                     .map(StreamRecord::getValue).toList();
             assertThat(rejected).extracting(r -> r.reason).containsExactly("WRONG_FEATURE_COUNT", "NON_FINITE_FEATURE",
-                    "NON_FINITE_FEATURE", "UNKNOWN_CONTROL", "MISSING_PAYLOAD", "MISSING_PAYLOAD", "NON_FINITE_STATE");
+                    "NON_FINITE_FEATURE", "UNKNOWN_CONTROL", "MISSING_PAYLOAD", "MISSING_PAYLOAD", "MISSING_KEY", "NON_FINITE_STATE");
             assertThat(rejected).extracting(r -> r.event).containsExactlyElementsOf(bad);
             assertThat(rejected.get(0).message).contains("expected 6 features, found 5");
             assertThat(rejected.get(3).message).contains("control 'restart'");
-            assertThat(rejected.get(6).message).contains("non-finite", "reset");
+            assertThat(rejected.get(7).message).contains("non-finite", "reset");
             // the non-finite step reset the stream: the next event starts it over
             List<StreamResult> out = h.extractOutputValues();
             assertThat(out).extracting(r -> r.position).containsExactly(1L, 1L);
@@ -292,6 +293,7 @@ class MambaStreamOperatorTest {
             assertThat(op.rejectedCount(RejectReason.NON_FINITE_FEATURE)).isEqualTo(2);
             assertThat(op.rejectedCount(RejectReason.UNKNOWN_CONTROL)).isEqualTo(1);
             assertThat(op.rejectedCount(RejectReason.MISSING_PAYLOAD)).isEqualTo(2);
+            assertThat(op.rejectedCount(RejectReason.MISSING_KEY)).isEqualTo(1);
             assertThat(op.rejectedCount(RejectReason.NON_FINITE_STATE)).isEqualTo(1);
         }
     }

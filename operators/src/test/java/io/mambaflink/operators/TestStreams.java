@@ -39,7 +39,7 @@ final class TestStreams {
     static KeyedOneInputStreamOperatorTestHarness<String, StreamEvent, StreamResult> harness(MambaOperatorConfig c)
             throws Exception {
         KeyedOneInputStreamOperatorTestHarness<String, StreamEvent, StreamResult> h =
-                new KeyedOneInputStreamOperatorTestHarness<>(new MambaStreamOperator(c), StreamEvent::getKey, Types.STRING);
+                new KeyedOneInputStreamOperatorTestHarness<>(new MambaStreamOperator(c), MambaInference::keyOf, Types.STRING);
         h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
         return h;
     }
