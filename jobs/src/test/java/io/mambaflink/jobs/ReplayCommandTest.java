@@ -20,7 +20,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
 
 /** The replay command end to end on the fixtures: each golden row is one key, the rows interleaved in the file. */
 class ReplayCommandTest {
@@ -29,8 +28,12 @@ class ReplayCommandTest {
     @TempDir
     Path tmp;
 
+    /** Through the CLI entry point, as a user runs it. */
     private static int replay(String... args) {
-        return new CommandLine(new ReplayCommand()).execute(args);
+        String[] line = new String[args.length + 1];
+        line[0] = "replay";
+        System.arraycopy(args, 0, line, 1, args.length);
+        return Main.run(line);
     }
 
     /** Golden rows as keys s0..s{B-1}, interleaved at random (each row in order), then an end for s0. */
