@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mambaflink.kernels.Fixtures;
 import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.engine.Backend;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.Engines;
 import io.mambaflink.kernels.engine.StepBatch;
@@ -123,6 +124,7 @@ class MambaOperatorITCase {
                 .setParallelism(1).uid("events");
         SingleOutputStreamOperator<StreamResult> results = MambaInference.builder()
                 .setModel(TestStreams.fixture(TestStreams.TELEMETRY))
+                .setBackend(Backend.CPU) // the reference is the CPU engine, compared bit for bit
                 .setMaxBatchSize(8)
                 .setMaxBatchDelay(Duration.ofMillis(20))
                 .setCacheMaxStates(8) // fewer than the keys: evictions and reloads under checkpoints
