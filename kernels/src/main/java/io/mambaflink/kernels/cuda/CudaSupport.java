@@ -66,10 +66,19 @@ public final class CudaSupport {
             available = true;
             reason = "available";
         } catch (LinkageError e) {
-            reason = "no CUDA device: JCuda's native library could not be loaded (" + e.getMessage() + ")";
+            reason = "no CUDA device: JCuda's native library could not be loaded (" + firstLine(e.getMessage()) + ")";
         } catch (RuntimeException e) {
-            reason = "no CUDA device: cuInit failed (" + e.getMessage() + ")";
+            reason = "no CUDA device: cuInit failed (" + firstLine(e.getMessage()) + ")";
         }
+    }
+
+    /** JCuda's load errors embed whole stack traces in their message; the reason is logged and shown as one line. */
+    private static String firstLine(String message) {
+        if (message == null) {
+            return "no detail";
+        }
+        int nl = message.indexOf('\n');
+        return (nl < 0 ? message : message.substring(0, nl)).strip();
     }
 
     /** The fatbin's bytes. */
