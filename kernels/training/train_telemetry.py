@@ -142,27 +142,32 @@ class FeatureModel(nn.Module):
         return self.head(self.backbone(self.input_proj(x), chunk))
 
 
-def corrupt(inp, fraction):
+def corrupt(inp, fraction, stuck_share=1.0 / 3):
     """Anomalies in the input only: the target stays the clean next reading, so the model learns to predict the
     underlying signal through a stuck sensor, a spike or a level shift instead of copying its input, and the
-    prediction error of those events grows."""
+    prediction error of those events grows. A corruption is a stuck segment with probability stuck_share, else a
+    spike or a level shift. Returns the corrupted input and a (B, T) mask of the corrupted positions."""
     inp = inp.clone()
     b, t_len, nf = inp.shape
+    mask = torch.zeros(b, t_len, dtype=inp.dtype, device=inp.device)
     for r in range(b):
         if torch.rand(()) >= fraction or t_len < 32:
             continue
         f = int(torch.randint(0, nf, ()))
         s = int(torch.randint(24, t_len - 1, ()))
         n = int(torch.randint(5, 61, ()))
-        kind = int(torch.randint(0, 3, ()))
+        u = torch.rand(()).item()
+        kind = 0 if u < stuck_share else (1 if u < stuck_share + (1 - stuck_share) / 2 else 2)
         sign = 1.0 if torch.rand(()) < 0.5 else -1.0
         if kind == 0:
             inp[r, s:s + n, f] = inp[r, s - 1, f]
         elif kind == 1:
             inp[r, s, f] += sign * (3 + 3 * torch.rand(()).item())
+            n = 1
         else:
             inp[r, s:s + n, f] += sign * (1.5 + 1.5 * torch.rand(()).item())
-    return inp
+        mask[r, s:s + n] = 1.0
+    return inp, mask
 
 
 def make_config(d_model, n_layers, d_state, n_features):
@@ -292,6 +297,10 @@ def main():
     p.add_argument("--init", default="", help="start from this model folder's model.safetensors (fine-tuning)")
     p.add_argument("--augment", type=float, default=0.0,
                    help="fraction of training rows whose input gets a stuck/spike/shift corruption; the target stays clean")
+    p.add_argument("--stuck-share", type=float, default=1.0 / 3,
+                   help="probability that a corruption is a stuck segment (else a spike or a level shift)")
+    p.add_argument("--corrupt-weight", type=float, default=1.0,
+                   help="loss weight of the positions inside a corruption (1: plain MSE)")
     args = p.parse_args()
 
     self_test(args.fixture)
@@ -328,10 +337,15 @@ def main():
         idx = torch.randint(0, train_dev.shape[0], (args.batch,), device=device)
         x = train_dev[idx]
         inp = x[:, :-1]
+        weight = None
         if args.augment > 0:
-            inp = corrupt(inp, args.augment)
+            inp, corrupted = corrupt(inp, args.augment, args.stuck_share)
+            weight = 1.0 + (args.corrupt_weight - 1.0) * corrupted  # (B, T-1)
         y = model(inp, args.chunk)
-        loss = F.mse_loss(y, x[:, 1:])
+        if weight is None:
+            loss = F.mse_loss(y, x[:, 1:])
+        else:
+            loss = (((y - x[:, 1:]) ** 2).mean(dim=-1) * weight).sum() / weight.sum()
         opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             print(f"step {step}: non-finite loss, batch skipped", flush=True)

@@ -116,14 +116,12 @@ class TelemetryModelTest {
             long[] v = s.byKind().get(k);
             assertThat((double) v[1] / v[0]).as("recall of %s", k).isGreaterThan(0.95);
         }
-        // Spikes, level shifts and frequency changes score clearly higher than normal points, on average. Stuck sensors
-        // score higher only since the fine-tune on corrupted inputs (about 1.4x normal, was 0.85x): a next-event
-        // predictor that sees a flat input tends to predict it flat (see kernels/training/README.md).
-        for (AnomalyKind k : new AnomalyKind[] {AnomalyKind.SPIKE, AnomalyKind.LEVEL_SHIFT, AnomalyKind.FREQUENCY}) {
+        // Every kind scores clearly higher than normal points, on average. Stuck sensors do only since the fine-tunes on
+        // corrupted inputs (see kernels/training/README.md): a next-event predictor that sees a flat input tends to
+        // predict it flat.
+        for (AnomalyKind k : new AnomalyKind[] {AnomalyKind.SPIKE, AnomalyKind.LEVEL_SHIFT, AnomalyKind.FREQUENCY, AnomalyKind.STUCK}) {
             double[] v = scoreSums.get(k);
             assertThat(v[0] / v[1]).as("mean score of %s vs normal %.2f", k, normal).isGreaterThan(2 * normal);
         }
-        double[] stuck = scoreSums.get(AnomalyKind.STUCK);
-        assertThat(stuck[0] / stuck[1]).as("mean score of STUCK vs normal %.2f", normal).isGreaterThan(1.2 * normal);
     }
 }
