@@ -3,6 +3,7 @@ package io.mambaflink.kernels.cuda;
 import io.mambaflink.kernels.Arch;
 import io.mambaflink.kernels.MambaConfig;
 import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.engine.BatchChecker;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.StepBatch;
 import io.mambaflink.kernels.engine.StepEngine;
@@ -61,9 +62,8 @@ public final class CudaStepEngine implements StepEngine {
     /** Floats per stream state. */
     private final int stateFloats;
     private final long[] positions;
-    /** Generation stamps for the distinct-slot check, (capacity). */
-    private final int[] seen;
-    private int stamp;
+    /** Batch size, slot range, distinct slots and token ids, checked before anything reaches the device. */
+    private final BatchChecker checker;
 
     private final CudaDevice device;
     private final CUstream stream = new CUstream();
@@ -130,7 +130,7 @@ public final class CudaStepEngine implements StepEngine {
                     + " floats exceeds the 2 GB output buffer");
         }
         this.positions = new long[capacity];
-        this.seen = new int[capacity];
+        this.checker = new BatchChecker(capacity, maxBatch, c.vocabSize());
         this.device = CudaDevice.get(options.device());
         device.makeCurrent();
         this.stateRows = resident ? capacity : maxBatch;
@@ -336,10 +336,7 @@ public final class CudaStepEngine implements StepEngine {
             return;
         }
         usable();
-        if (n > maxBatch) {
-            throw new IllegalArgumentException("batch of " + n + " rows exceeds this engine's maxBatch " + maxBatch);
-        }
-        checkInputs(batch);
+        checker.check(batch);
         device.makeCurrent();
         int bi = bucketIndex(n);
         int outFloats = n * c.outputDim();
@@ -536,28 +533,6 @@ public final class CudaStepEngine implements StepEngine {
         } else {
             rmsNorm.launch(stream, nRows, r, hidden, dModel, normW, c.layerNormEps(), dModel, normed, dModel);
             linear.launch(stream, lv, nRows, r, normed, dModel, Dev.NONE, 0f, weight, bias, dModel, outDim, dst, outDim, false);
-        }
-    }
-
-    private void checkInputs(StepBatch batch) {
-        int n = batch.size();
-        int[] s = batch.slots();
-        if (++stamp == 0) {
-            Arrays.fill(seen, 0);
-            stamp = 1;
-        }
-        for (int i = 0; i < n; i++) {
-            if (s[i] < 0 || s[i] >= capacity) {
-                throw new IllegalArgumentException("row " + i + ": slot " + s[i] + " out of range 0.." + (capacity - 1));
-            }
-            if (seen[s[i]] == stamp) {
-                throw new IllegalArgumentException("row " + i + ": slot " + s[i] + " appears twice in one batch");
-            }
-            seen[s[i]] = stamp;
-            if (batch.tokenInput() && (batch.tokens()[i] < 0 || batch.tokens()[i] >= c.vocabSize())) {
-                throw new IllegalArgumentException("row " + i + ": token id " + batch.tokens()[i] + " outside the vocabulary 0.."
-                        + (c.vocabSize() - 1));
-            }
         }
     }
 

@@ -48,6 +48,7 @@ public final class CpuStepEngine implements StepEngine {
     private final float[] inputProjBias;
     private final Scratch[] scratch;
     private final WorkerPool pool;
+    private final BatchChecker checker;
 
     /** Per-layer weights in the engine's layout. */
     private record Layer(
@@ -126,6 +127,7 @@ public final class CpuStepEngine implements StepEngine {
             scratch[t] = new Scratch(c, rowsPerThread);
         }
         this.pool = new WorkerPool(threads, this::runChunk);
+        this.checker = new BatchChecker(slots.length, maxBatch, c.vocabSize());
     }
 
     @Override
@@ -177,27 +179,10 @@ public final class CpuStepEngine implements StepEngine {
         if (n == 0) {
             return;
         }
-        if (n > maxBatch) {
-            throw new IllegalArgumentException("batch of " + n + " rows exceeds this engine's maxBatch " + maxBatch);
-        }
-        checkInputs(batch);
+        checker.check(batch);
         pool.run(batch, n);
         for (int i = 0; i < n; i++) {
             positions[batch.slots()[i]]++;
-        }
-    }
-
-    private void checkInputs(StepBatch batch) {
-        int n = batch.size();
-        int[] s = batch.slots();
-        for (int i = 0; i < n; i++) {
-            if (s[i] < 0 || s[i] >= slots.length) {
-                throw new IllegalArgumentException("row " + i + ": slot " + s[i] + " out of range 0.." + (slots.length - 1));
-            }
-            if (batch.tokenInput() && (batch.tokens()[i] < 0 || batch.tokens()[i] >= c.vocabSize())) {
-                throw new IllegalArgumentException("row " + i + ": token id " + batch.tokens()[i] + " outside the vocabulary 0.."
-                        + (c.vocabSize() - 1));
-            }
         }
     }
 

@@ -159,7 +159,7 @@ class CpuStepEngineTest {
     }
 
     @org.junit.jupiter.api.Test
-    void rejectsTokenOutsideVocabularyAndOversizedBatch() {
+    void rejectsTokenOutsideVocabularyAndDuplicateSlots() {
         MambaModel model = Fixtures.model("mamba1-lm-tiny");
         try (StepEngine e = new CpuStepEngine(model, EngineOptions.cpu(2, 2, 1))) {
             StepBatch batch = e.newBatch();
@@ -168,6 +168,13 @@ class CpuStepEngineTest {
                     .hasMessageContaining("token id 97 outside the vocabulary 0..96");
             assertThatThrownBy(() -> batch.addFeatures(0, new float[6], 0)).isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("takes token ids");
+            // two rows on one slot would race on one state when the rows run on different threads
+            batch.clear();
+            batch.addToken(1, 3);
+            batch.addToken(1, 4);
+            assertThatThrownBy(() -> e.step(batch)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("row 1: slot 1 appears twice in one batch");
+            assertThat(e.position(1)).isZero();
         }
     }
 }
