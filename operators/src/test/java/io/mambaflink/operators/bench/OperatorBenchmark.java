@@ -53,7 +53,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * <pre>
  * mvn -B -o -q -pl operators exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.mambaflink.operators.bench.OperatorBenchmark -Dexec.args="SCENARIO..."
- * SCENARIO = model:keys:eventsPerKey[:cacheStates], model = telemetry | 100kb; or "o1" for the position table
+ * SCENARIO = model:keys:eventsPerKey[:cacheStates], model = telemetry | 100kb; "o1" for the position table on the
+ *     engine path; "o1flink:model:keys:eventsPerKey" for positions ~10 against the last 1,000 on the MiniCluster
  * </pre>
  *
  * <p>Keys are visited round-robin, so with more keys than the cache holds every event misses the cache: each one pays
@@ -69,6 +70,9 @@ public final class OperatorBenchmark {
 
     /** Sink-side latency samples (ns), one per result; the sink runs at parallelism 1. */
     static long[] latencies = new long[0];
+    /** Arrival time (ns) and stream position of each result, beside {@link #latencies}. */
+    static long[] arrivals = new long[0];
+    static long[] positionsSeen = new long[0];
     static final AtomicInteger COUNT = new AtomicInteger();
     static volatile long firstNs;
     static volatile long lastNs;
@@ -118,6 +122,8 @@ public final class OperatorBenchmark {
                     lastNs = now;
                     if (n < latencies.length) {
                         latencies[n] = now - r.ts;
+                        arrivals[n] = now;
+                        positionsSeen[n] = r.position;
                     }
                 }
 
@@ -171,6 +177,8 @@ public final class OperatorBenchmark {
     static Run runJob(String model, long keys, long eventsPerKey, int cache, boolean ceiling, int stateBytes) throws Exception {
         long n = keys * eventsPerKey;
         latencies = new long[(int) Math.min(n, 20_000_000)];
+        arrivals = new long[latencies.length];
+        positionsSeen = new long[latencies.length];
         COUNT.set(0);
         Path checkpoints = Files.createTempDirectory("mamba-bench-checkpoints");
         Configuration conf = new Configuration();
@@ -289,6 +297,37 @@ public final class OperatorBenchmark {
         }
     }
 
+    /**
+     * O(1) per event through Flink: a few keys, all cached, run to {@code eventsPerKey} events each on the MiniCluster
+     * with RocksDB and checkpoints; the results whose stream position lies in [10, 1010) are compared with those in the
+     * last 1,000 positions (events/s over their arrival span, and their latency).
+     */
+    static void positionsInFlink(String model, long keys, long eventsPerKey) throws Exception {
+        MambaModel m = modelSource(model).load();
+        int cache = (int) Math.max(keys, CACHE);
+        runJob(model, keys, eventsPerKey, cache, false, storedBytes(m));
+        long[][] windows = {{10, 1010}, {eventsPerKey - 1000, eventsPerKey}};
+        for (long[] w : windows) {
+            int count = 0;
+            long first = Long.MAX_VALUE;
+            long last = Long.MIN_VALUE;
+            long[] lat = new long[latencies.length];
+            for (int i = 0; i < latencies.length; i++) {
+                if (positionsSeen[i] >= w[0] && positionsSeen[i] < w[1]) {
+                    lat[count++] = latencies[i];
+                    first = Math.min(first, arrivals[i]);
+                    last = Math.max(last, arrivals[i]);
+                }
+            }
+            lat = Arrays.copyOf(lat, count);
+            Arrays.sort(lat);
+            double seconds = (last - first) / 1e9;
+            System.out.printf(Locale.ROOT, "| %s | %,d | %,d | [%,d, %,d) | %,d | %,.0f | %.1f | %.1f | %.1f |%n", model, keys,
+                    eventsPerKey, w[0], w[1], count, count / seconds, seconds * 1e6 / count, lat[count / 2] / 1e6,
+                    lat[(int) (count * 0.99)] / 1e6);
+        }
+    }
+
     private static void step(StepEngine e, StepBatch b, float[] f, long t) {
         for (int j = 0; j < FEATURES; j++) {
             f[j] = (float) Math.sin(0.1 * t + j);
@@ -342,6 +381,12 @@ public final class OperatorBenchmark {
                 continue;
             }
             String[] p = s.split(":");
+            if (p[0].equals("o1flink")) {
+                System.out.println("| model | keys | events per key | positions | events | events/s | µs per event | p50 ms | p99 ms |");
+                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+                positionsInFlink(p[1], Long.parseLong(p[2]), Long.parseLong(p[3]));
+                continue;
+            }
             if (!header) {
                 System.out.println("| model | state/key | keys | cache | events | Mamba events/s | p50 ms | p99 ms "
                         + "| no-op get+put events/s | p50 ms | p99 ms | Mamba / no-op |");
