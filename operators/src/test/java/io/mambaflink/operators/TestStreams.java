@@ -5,9 +5,9 @@ import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.engine.Backend;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.Engines;
-import io.mambaflink.kernels.engine.StepBatch;
 import io.mambaflink.kernels.engine.StepEngine;
 import io.mambaflink.kernels.golden.GoldenFile;
+import io.mambaflink.kernels.golden.GoldenVerifier;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -78,29 +78,17 @@ final class TestStreams {
         return out;
     }
 
-    /** (B, T, O) outputs of the engine driven directly: one batch of all rows per position. */
+    /** (B, T, O) outputs of the engine driven directly: one batch of all rows per position (GoldenVerifier's run). */
     static float[][][] engineOutputs(MambaModel m, GoldenFile g) {
-        float[][][] out = new float[g.b()][g.t()][];
+        float[] flat;
         try (StepEngine e = Engines.create(m, EngineOptions.cpu(g.b(), g.b(), 1))) {
-            StepBatch batch = e.newBatch();
-            for (int b = 0; b < g.b(); b++) {
-                e.reset(b);
-            }
+            flat = GoldenVerifier.run(e, g).outputs();
+        }
+        int o = g.outputDim();
+        float[][][] out = new float[g.b()][g.t()][];
+        for (int b = 0; b < g.b(); b++) {
             for (int t = 0; t < g.t(); t++) {
-                batch.clear();
-                for (int b = 0; b < g.b(); b++) {
-                    StreamEvent ev = event(g, b, t);
-                    if (g.tokenInput()) {
-                        batch.addToken(b, ev.token);
-                    } else {
-                        batch.addFeatures(b, ev.features, 0);
-                    }
-                }
-                e.step(batch);
-                for (int b = 0; b < g.b(); b++) {
-                    int off = batch.outputOffset(b);
-                    out[b][t] = Arrays.copyOfRange(batch.outputs(), off, off + batch.outputDim());
-                }
+                out[b][t] = Arrays.copyOfRange(flat, (b * g.t() + t) * o, (b * g.t() + t + 1) * o);
             }
         }
         return out;
