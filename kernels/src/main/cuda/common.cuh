@@ -34,3 +34,19 @@ MF_DEVICE float mf_block_sum(float v, float* scratch) {
     float s = lane < warps ? scratch[lane] : 0.0f;
     return mf_warp_sum(s);
 }
+
+// cp.async (sm_80+): global -> shared copies that bypass registers; src_bytes < size zero-fills the rest.
+MF_DEVICE void cp_async16(void* smem, const void* gmem, int src_bytes) {
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+
+MF_DEVICE void cp_async4(float* smem, const float* gmem, int src_bytes) {
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+
+MF_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+MF_DEVICE void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }

@@ -295,21 +295,6 @@ MF_DEVICE void tf32_split(F& hi, F& lo) {
     }
 }
 
-MF_DEVICE void cp_async16(float* smem, const float* gmem, int src_bytes) {
-    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
-}
-
-MF_DEVICE void cp_async4(float* smem, const float* gmem, int src_bytes) {
-    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
-}
-
-MF_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-
-template <int N>
-MF_DEVICE void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 // Copies a (ROWS x TC_BK) tile of a row-major matrix (rows r0.., columns k0..) into shared memory (row stride
 // TC_LDS) with cp.async; out-of-range rows and columns are zero-filled. vec: 16-byte copies (the caller checked that
 // every row start is 16-byte aligned), else 4-byte copies.

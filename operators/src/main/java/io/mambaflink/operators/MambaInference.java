@@ -49,7 +49,8 @@ public final class MambaInference {
                 .setMaxBatchDelay(conf.get(MambaOptions.BATCH_MAX_DELAY))
                 .setCacheMaxStates(conf.get(MambaOptions.CACHE_MAX_STATES))
                 .setFingerprintPolicy(conf.get(MambaOptions.FINGERPRINT_POLICY))
-                .setCpuThreads(conf.get(MambaOptions.CPU_THREADS));
+                .setCpuThreads(conf.get(MambaOptions.CPU_THREADS))
+                .setCudaMatmulPrecision(conf.get(MambaOptions.CUDA_MATMUL_PRECISION));
         conf.getOptional(MambaOptions.MODEL_PATH).ifPresent(b::setModelPath);
         conf.getOptional(MambaOptions.STATE_TTL).ifPresent(b::setStateTtl);
         return b;
@@ -94,6 +95,7 @@ public final class MambaInference {
         private Duration stateTtl;
         private FingerprintPolicy fingerprintPolicy = MambaOptions.FINGERPRINT_POLICY.defaultValue();
         private int cpuThreads = MambaOptions.CPU_THREADS.defaultValue();
+        private io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision cudaMatmul = MambaOptions.CUDA_MATMUL_PRECISION.defaultValue();
         private String uid = "mamba-inference";
         private String name = "Mamba inference";
 
@@ -146,6 +148,12 @@ public final class MambaInference {
             return this;
         }
 
+        /** Operand precision of the CUDA engine's batched matrix products ({@link MambaOptions#CUDA_MATMUL_PRECISION}). */
+        public Builder setCudaMatmulPrecision(io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision precision) {
+            this.cudaMatmul = checkNotNull(precision, "precision is null");
+            return this;
+        }
+
         /** Operator uid: keep it stable across job versions, or savepoints cannot be restored. */
         public Builder setUid(String uid) {
             this.uid = checkNotNull(uid, "uid is null");
@@ -162,7 +170,7 @@ public final class MambaInference {
             int cache = cacheMaxStates != null ? cacheMaxStates
                     : Math.max(MambaOptions.CACHE_MAX_STATES.defaultValue(), maxBatchSize);
             return new MambaInference(new MambaOperatorConfig(model, backend, maxBatchSize, maxBatchDelay, cache,
-                    stateTtl, fingerprintPolicy, cpuThreads), uid, name);
+                    stateTtl, fingerprintPolicy, cpuThreads, cudaMatmul), uid, name);
         }
     }
 }

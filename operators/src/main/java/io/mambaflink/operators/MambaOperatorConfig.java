@@ -1,6 +1,7 @@
 package io.mambaflink.operators;
 
 import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision;
 import java.io.Serializable;
 import java.time.Duration;
 
@@ -15,10 +16,18 @@ import java.time.Duration;
  * @param stateTtl          idle timeout, or null for none
  * @param fingerprintPolicy what to do with another model's state
  * @param cpuThreads        CPU engine threads
+ * @param cudaMatmul        operand precision of the CUDA engine's batched matrix products
  */
 public record MambaOperatorConfig(ModelSource model, Backend backend, int maxBatchSize, Duration maxBatchDelay,
-        int cacheMaxStates, Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads)
+        int cacheMaxStates, Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads, MatmulPrecision cudaMatmul)
         implements Serializable {
+
+    /** With float32-accurate CUDA matrix products. */
+    public MambaOperatorConfig(ModelSource model, Backend backend, int maxBatchSize, Duration maxBatchDelay, int cacheMaxStates,
+            Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads) {
+        this(model, backend, maxBatchSize, maxBatchDelay, cacheMaxStates, stateTtl, fingerprintPolicy, cpuThreads,
+                MatmulPrecision.FLOAT32);
+    }
 
     public MambaOperatorConfig {
         if (model == null) {
@@ -46,6 +55,9 @@ public record MambaOperatorConfig(ModelSource model, Backend backend, int maxBat
         }
         if (cpuThreads <= 0) {
             throw new IllegalArgumentException(MambaOptions.CPU_THREADS.key() + " must be > 0, found " + cpuThreads);
+        }
+        if (cudaMatmul == null) {
+            throw new IllegalArgumentException(MambaOptions.CUDA_MATMUL_PRECISION.key() + " is required");
         }
     }
 }

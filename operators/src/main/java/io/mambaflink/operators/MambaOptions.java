@@ -1,5 +1,7 @@
 package io.mambaflink.operators;
 
+import io.mambaflink.kernels.engine.EngineOptions;
+
 import java.time.Duration;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
@@ -57,4 +59,13 @@ public final class MambaOptions {
             .defaultValue(1)
             .withDescription("Worker threads of the CPU engine per operator instance (the task thread counts as "
                     + "one). Ignored by the CUDA backend.");
+
+    public static final ConfigOption<EngineOptions.MatmulPrecision> CUDA_MATMUL_PRECISION = ConfigOptions
+            .key("mamba.cuda.matmul-precision")
+            .enumType(EngineOptions.MatmulPrecision.class)
+            .defaultValue(EngineOptions.MatmulPrecision.FLOAT32)
+            .withDescription("Operand precision of the CUDA engine's matrix products for batches above 8 rows. FLOAT32: "
+                    + "float32-accurate (bfloat16 tensor cores on split operands, ~1e-5 relative). BF16: bfloat16 operands, "
+                    + "about 1.3x faster steps at batch 4096 on an H100, ~1e-3 relative error in outputs and states. "
+                    + "Accumulation and states stay float32 either way; the CPU engine always computes in float32.");
 }

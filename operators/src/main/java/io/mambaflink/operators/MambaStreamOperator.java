@@ -127,7 +127,7 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         super.open();
         model = config.model().load();
         EngineOptions options = new EngineOptions(config.backend(), config.cacheMaxStates(), config.maxBatchSize(),
-                config.cpuThreads(), EngineOptions.StateMode.RESIDENT, 0);
+                config.cpuThreads(), EngineOptions.StateMode.RESIDENT, 0, config.cudaMatmul());
         engine = Engines.create(model, options);
         batch = engine.newBatch();
         rowEvents = new Pending[config.maxBatchSize()];

@@ -20,6 +20,7 @@ class MambaInferenceTest {
         assertThat(c.cacheMaxStates()).isEqualTo(MambaOptions.CACHE_MAX_STATES.defaultValue());
         assertThat(c.stateTtl()).isNull();
         assertThat(c.fingerprintPolicy()).isEqualTo(FingerprintPolicy.FAIL);
+        assertThat(c.cudaMatmul()).isEqualTo(io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision.FLOAT32);
     }
 
     @Test
@@ -32,10 +33,12 @@ class MambaInferenceTest {
                 "mamba.cache.max-states", "1000",
                 "mamba.state.ttl", "1 h",
                 "mamba.state.fingerprint-policy", "RESET",
-                "mamba.cpu.threads", "2"));
+                "mamba.cpu.threads", "2",
+                "mamba.cuda.matmul-precision", "BF16"));
         MambaOperatorConfig c = MambaInference.fromConfiguration(conf).build().config();
         assertThat(c).isEqualTo(new MambaOperatorConfig(ModelSource.path("/models/t"), Backend.CPU, 64,
-                Duration.ofMillis(25), 1000, Duration.ofHours(1), FingerprintPolicy.RESET, 2));
+                Duration.ofMillis(25), 1000, Duration.ofHours(1), FingerprintPolicy.RESET, 2,
+                io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision.BF16));
     }
 
     @Test

@@ -59,6 +59,10 @@ public final class CudaStepEngine implements StepEngine {
     private final boolean resident;
     private final boolean useGraphs;
     private final boolean refKernels;
+    /** Matrix products above the GEMV's rows in bfloat16 operands (EngineOptions.MatmulPrecision.BF16). */
+    private final boolean bf16Operands;
+    /** The weights' bf16 splits for the tensor-core GEMMs; null when maxBatch fits the GEMV. */
+    private final java.util.Map<Dev, LinearKernel.Split> splits;
     /** Floats per stream state. */
     private final int stateFloats;
     private final long[] positions;
@@ -121,6 +125,7 @@ public final class CudaStepEngine implements StepEngine {
         this.resident = options.stateMode() == EngineOptions.StateMode.RESIDENT;
         this.useGraphs = !"false".equals(System.getProperty("mambaflink.cuda.graphs"));
         this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
+        this.bf16Operands = options.matmul() == EngineOptions.MatmulPrecision.BF16;
         this.stateFloats = layout.size();
         if (maxBatch > MAX_GRID_ROWS) {
             throw new IllegalArgumentException("backend cuda: maxBatch " + maxBatch + " exceeds " + MAX_GRID_ROWS);
@@ -147,6 +152,17 @@ public final class CudaStepEngine implements StepEngine {
             throw Cu.fail("cuStreamCreate", "engine stream", e);
         }
         this.w = DeviceWeights.acquire(device, model);
+        java.util.Map<Dev, LinearKernel.Split> sp = null;
+        if (maxBatch > LinearKernel.GEMV_MAX_ROWS && !refKernels) {
+            try {
+                sp = w.splits();
+            } catch (RuntimeException e) {
+                w.release();
+                JCudaDriver.cuStreamDestroy(stream);
+                throw e;
+            }
+        }
+        this.splits = sp;
         HostStatePool hp = null;
         Dev[] alloc = new Dev[12];
         int k = 0;
@@ -463,7 +479,7 @@ public final class CudaStepEngine implements StepEngine {
 
     /** The step's launch sequence for a bucket of {@code r} rows, on the engine's stream. */
     void enqueueStep(int r) {
-        LinearKernel.Variant lv = refKernels ? LinearKernel.Variant.REF : LinearKernel.pick(r);
+        LinearKernel.Variant lv = refKernels ? LinearKernel.Variant.REF : LinearKernel.pick(r, bf16Operands);
         boolean small = lv == LinearKernel.Variant.GEMV;
         int dModel = c.dModel();
         int dInner = c.dInner();
@@ -475,8 +491,7 @@ public final class CudaStepEngine implements StepEngine {
         if (c.io().tokenInput()) {
             embed.launch(stream, nRows, r, tokensDev, w.embeddings, c.vocabSize(), dModel, hidden);
         } else {
-            linear.launch(stream, lv, nRows, r, features, c.inputDim(), Dev.NONE, 0f, w.inputProj, w.inputProjBias, c.inputDim(), dModel,
-                    hidden, dModel, false);
+            matmul(lv, r, features, c.inputDim(), w.inputProj, w.inputProjBias, c.inputDim(), dModel, hidden, dModel, false);
         }
         for (int li = 0; li < c.nLayers(); li++) {
             DeviceWeights.Layer l = w.layers.get(li);
@@ -485,8 +500,8 @@ public final class CudaStepEngine implements StepEngine {
             if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
                 LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slotsDev, states, stateRows, stride, layout.convOffset(li),
                         l.conv(), l.convBias(), convLo, convDim, c.dConv(), xc, convDim);
-                linear.launch(stream, lv, nRows, r, hidden, dModel, l.norm(), eps, l.inProj(), l.inProjBias(), dModel, inProjDim, proj,
-                        inProjDim, false, cf);
+                linear.launch(stream, lv, nRows, r, hidden, dModel, l.norm(), eps, l.inProj(), null, l.inProjBias(), dModel, inProjDim,
+                        proj, inProjDim, false, cf);
             } else {
                 normLinear(lv, r, l.norm(), l.inProj(), l.inProjBias(), inProjDim, proj);
                 conv.launch(stream, nRows, r, slotsDev, states, stateRows, stride, layout.convOffset(li), proj.slice("conv input", convLo),
@@ -494,12 +509,11 @@ public final class CudaStepEngine implements StepEngine {
             }
             if (c.arch() == Arch.MAMBA1) {
                 // x_proj: [dt_low_rank | B | C]
-                linear.launch(stream, lv, nRows, r, xc, convDim, Dev.NONE, 0f, l.xProj(), Dev.NONE, dInner, dbcDim(), dbc, dbcDim(), false);
+                matmul(lv, r, xc, convDim, l.xProj(), Dev.NONE, dInner, dbcDim(), dbc, dbcDim(), false);
                 Dev dtW = l.dtProj();
                 if (!small) {
                     // dt_proj as a matmul for large batches; the state update then only adds softplus
-                    linear.launch(stream, lv, nRows, r, dbc, dbcDim(), Dev.NONE, 0f, l.dtProj(), l.dtProjBias(), c.dtRank(), dInner, dtv,
-                            dInner, false);
+                    matmul(lv, r, dbc, dbcDim(), l.dtProj(), l.dtProjBias(), c.dtRank(), dInner, dtv, dInner, false);
                     dtW = Dev.NONE;
                 }
                 boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
@@ -516,8 +530,7 @@ public final class CudaStepEngine implements StepEngine {
                 gatedNorm.launch(stream, nRows, r, y, dInner, proj, inProjDim, l.gatedNorm(), dInner, c.nGroups(), eps);
             }
             // out_proj and the residual add
-            linear.launch(stream, lv, nRows, r, y, dInner, Dev.NONE, 0f, l.outProj(), l.outProjBias(), dInner, dModel, hidden, dModel,
-                    true);
+            matmul(lv, r, y, dInner, l.outProj(), l.outProjBias(), dInner, dModel, hidden, dModel, true);
         }
         // final norm and head
         Dev headW = c.io().tokenInput() ? w.lmHead : w.head;
@@ -532,8 +545,15 @@ public final class CudaStepEngine implements StepEngine {
             linear.launch(stream, lv, nRows, r, hidden, dModel, normW, c.layerNormEps(), weight, bias, dModel, outDim, dst, outDim, false);
         } else {
             rmsNorm.launch(stream, nRows, r, hidden, dModel, normW, c.layerNormEps(), dModel, normed, dModel);
-            linear.launch(stream, lv, nRows, r, normed, dModel, Dev.NONE, 0f, weight, bias, dModel, outDim, dst, outDim, false);
+            matmul(lv, r, normed, dModel, weight, bias, dModel, outDim, dst, outDim, false);
         }
+    }
+
+    /** dst = x W^T + bias (+ dst when accumulating), with W's bf16 split for the tensor-core versions. */
+    private void matmul(LinearKernel.Variant lv, int r, Dev x, int xStride, Dev weight, Dev bias, int in, int outDim, Dev dst,
+            int dstStride, boolean accumulate) {
+        LinearKernel.Split split = splits == null ? null : splits.get(weight);
+        linear.launch(stream, lv, nRows, r, x, xStride, Dev.NONE, 0f, weight, split, bias, in, outDim, dst, dstStride, accumulate, null);
     }
 
     private void checkSlot(int slot) {

@@ -34,6 +34,11 @@ final class DeviceWeights {
     private final CUdeviceptr base;
     private final long bytes;
     private int references;
+    /** The bf16 splits' allocation, once made. */
+    private CUdeviceptr splitBase;
+    private Map<Dev, LinearKernel.Split> splits;
+    /** Elements of each weight view (its view's floats run to the end of the allocation). */
+    private final Map<Dev, Long> matrixFloats = new IdentityHashMap<>();
     final List<Layer> layers = new ArrayList<>();
     /** (vocabSize, dModel) or NONE. */
     final Dev embeddings;
@@ -65,8 +70,79 @@ final class DeviceWeights {
                 CACHE.remove(key);
                 device.makeCurrent();
                 Cu.free(base);
+                Cu.free(splitBase);
             }
         }
+    }
+
+    /** The matrices the linear kernels multiply by, each (out, in): every layer's projections, then the head(s). */
+    private List<Dev> matrices() {
+        List<Dev> m = new ArrayList<>();
+        for (Layer l : layers) {
+            m.add(l.inProj());
+            m.add(l.xProj());
+            m.add(l.dtProj());
+            m.add(l.outProj());
+        }
+        m.add(lmHead);
+        m.add(inputProj);
+        m.add(head);
+        m.removeIf(Dev::isNone);
+        return m;
+    }
+
+    /**
+     * The bfloat16 split of every weight matrix ({@link LinearKernel.Split}) for the bf16 tensor-core GEMMs, made on
+     * the device on first request (engines that never run a batch above the GEMV's rows never pay its memory: as much
+     * again as the float32 matrices) and kept with the weights.
+     */
+    synchronized Map<Dev, LinearKernel.Split> splits() {
+        if (splits != null) {
+            return splits;
+        }
+        List<Dev> mats = matrices();
+        long total = 0;
+        long[] offsets = new long[mats.size()];
+        for (int i = 0; i < mats.size(); i++) {
+            offsets[i] = total;
+            total += 2 * align(halves(mats.get(i)));
+        }
+        device.makeCurrent();
+        CUdeviceptr sb = Cu.alloc("bf16 weight splits of " + key, 4 * total);
+        Map<Dev, LinearKernel.Split> map = new IdentityHashMap<>();
+        try {
+            Dev all = Dev.of("bf16 splits", sb, total);
+            LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+            for (int i = 0; i < mats.size(); i++) {
+                Dev m = mats.get(i);
+                if (map.containsKey(m)) {
+                    continue;
+                }
+                long h = align(halves(m));
+                LinearKernel.Split sp = new LinearKernel.Split(all.slice(m.name() + " (bf16 hi)", offsets[i]),
+                        all.slice(m.name() + " (bf16 lo)", offsets[i] + h));
+                splitter.split(m, matrixFloats.get(m), sp);
+                map.put(m, sp);
+            }
+            splitter.finish();
+        } catch (RuntimeException e) {
+            Cu.free(sb);
+            throw e;
+        }
+        splitBase = sb;
+        splits = map;
+        LOG.info("split {} weight matrices of {} into bfloat16 halves on CUDA device {} ({} MB)", map.size(), key, device.ordinal(),
+                (4 * total) >> 20);
+        return splits;
+    }
+
+    /** Floats that hold one bf16 half of matrix {@code m}. */
+    private long halves(Dev m) {
+        return (matrixFloats.get(m) + 1) / 2;
+    }
+
+    private static long align(long floats) {
+        return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     }
 
     long bytes() {
@@ -124,6 +200,7 @@ final class DeviceWeights {
                     continue;
                 }
                 views[i] = all.slice(pk.names.get(i), pk.offsets.get(i));
+                matrixFloats.put(views[i], (long) arr.length);
                 if (pk.firstUse.get(i)) {
                     Cu.htod("upload " + pk.names.get(i), views[i].ptr(), Pointer.to(arr), 4L * arr.length);
                 }

@@ -8,9 +8,11 @@ import jcuda.driver.JCudaDriver;
 import jcuda.driver.CUstream;
 
 /**
- * Launcher of linear.cu: y = x' W^T + bias (+ y), with x' = x or RMSNorm(x) * normW. Three versions of one kernel:
- * the plain reference, a weight-streaming GEMV for batches of up to {@link #GEMV_MAX_ROWS} rows (with the pre-norm
- * fused in), and a 3xTF32 tensor-core GEMM for larger batches.
+ * Launcher of linear.cu and linear_bf16.cu: y = x' W^T + bias (+ y), with x' = x or RMSNorm(x) * normW. Versions of
+ * one product: the plain reference, a weight-streaming GEMV for batches of up to {@link #GEMV_MAX_ROWS} rows (with the
+ * pre-norm fused in), and tensor-core GEMMs for larger batches: bf16x3 (float32-accurate through split bfloat16
+ * operands, the default), bf16x1 (bfloat16 operands, opt-in) and 3xTF32 (float32-accurate, for shapes the bf16 kernels
+ * do not take: {@code in % 8 != 0} or unaligned rows).
  */
 public final class LinearKernel {
     /** Which kernel runs a product. */
@@ -23,7 +25,53 @@ public final class LinearKernel {
          * linear_tf32x3: 64 x 64 tiles on tensor cores (128 x 128, linear_tf32x3_big, from {@link #BIG_TILE_MIN_ROWS}
          * rows), float32 accuracy through the 3xTF32 split.
          */
-        TF32X3
+        TF32X3,
+        /**
+         * linear_bf16x3: bf16 tensor cores on the weight's {@link Split} (hi and lo) and x split in registers, three
+         * products per fragment: float32-accurate (~1e-5 relative). 64 x 64 tiles (linear_bf16x3_s) or 128 x 128 from
+         * {@link #BIG_TILE_MIN_ROWS} rows. Falls back to {@link #TF32X3} where in % 8 != 0 or rows are unaligned.
+         */
+        BF16X3,
+        /** linear_bf16x1: as {@link #BF16X3} with one product of the rounded operands: bfloat16 accuracy (~3e-3 relative). */
+        BF16X1
+    }
+
+    /**
+     * A weight matrix (out, in) split into bfloat16 halves by {@link Splitter}: hi = bf16(W), lo = bf16(W - hi), each
+     * row-major (out, in) bf16, so each view holds at least out * in / 2 floats.
+     */
+    public record Split(Dev hi, Dev lo) {}
+
+    /** Runs split_bf16 over weight matrices on a stream of its own; {@link #finish} waits for it and ends the stream. */
+    public static final class Splitter {
+        private final CUfunction f;
+        private final CUstream stream = new CUstream();
+
+        public Splitter(CudaDevice device) {
+            this.f = device.function("split_bf16");
+            try {
+                JCudaDriver.cuStreamCreate(stream, jcuda.driver.CUstream_flags.CU_STREAM_NON_BLOCKING);
+            } catch (CudaException e) {
+                throw Cu.fail("cuStreamCreate", "split_bf16 stream", e);
+            }
+        }
+
+        /** Splits the first {@code n} floats of {@code w} into {@code dst}. */
+        public void split(Dev w, long n, Split dst) {
+            w.checkVector("split_bf16", n);
+            dst.hi().checkVector("split_bf16", (n + 1) / 2);
+            dst.lo().checkVector("split_bf16", (n + 1) / 2);
+            Pointer p = Pointer.to(w.arg(), dst.hi().arg(), dst.lo().arg(), Pointer.to(new long[] {n}));
+            Cu.launch("split_bf16", f, (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 0, stream, p);
+        }
+
+        public void finish() {
+            try {
+                Cu.sync("split_bf16", stream);
+            } finally {
+                JCudaDriver.cuStreamDestroy(stream);
+            }
+        }
     }
 
     public static final int GEMV_MAX_ROWS = 8;
@@ -56,6 +104,8 @@ public final class LinearKernel {
     private final CUfunction gemvKsplit;
     private final CUfunction tc;
     private final CUfunction tcBig;
+    /** linear_bf16.cu's builds, by [tile][passes 3, 1]. */
+    private final CUfunction[][] bf16 = new CUfunction[BF16_TILES.length][2];
     private final int multiprocessors;
 
     public LinearKernel(CudaDevice device) {
@@ -66,12 +116,58 @@ public final class LinearKernel {
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
-        try {
-            JCudaDriver.cuFuncSetAttribute(tcBig, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smemBytes(true));
-        } catch (CudaException e) {
-            throw Cu.fail("cuFuncSetAttribute", "linear_tf32x3_big, " + smemBytes(true) + " bytes of dynamic shared memory", e);
+        allowSmem(tcBig, "linear_tf32x3_big", smemBytes(true));
+        for (int t = 0; t < BF16_TILES.length; t++) {
+            for (int p = 0; p < 2; p++) {
+                String fn = BF16_TILES[t].kernel(p == 0);
+                bf16[t][p] = device.function(fn);
+                allowSmem(bf16[t][p], fn, BF16_TILES[t].smemBytes());
+            }
         }
     }
+
+    /**
+     * A block tile of linear_bf16.cu: rows x outputs per block, threads, shared-memory stages, and the kernel-name
+     * suffix of its builds.
+     */
+    record Bf16Tile(int bm, int bn, int threads, int stages, String suffix) {
+        String kernel(boolean threePasses) {
+            return (threePasses ? "linear_bf16x3" : "linear_bf16x1") + suffix;
+        }
+
+        /** Per stage: x (bm, 40) float32, W hi and lo (bn, 40) bf16. */
+        int smemBytes() {
+            return stages * (bm * (TILE_K + 8) * 4 + 2 * bn * (TILE_K + 8) * 2);
+        }
+
+        int blocks(int rows, int out) {
+            return ((rows + bm - 1) / bm) * ((out + bn - 1) / bn);
+        }
+    }
+
+    /** Largest first: the first that gives every SM two blocks runs a product, else the last (with split-K). */
+    static final Bf16Tile[] BF16_TILES = {new Bf16Tile(256, 128, 256, 3, "_w"), new Bf16Tile(128, 128, 256, 2, ""),
+        new Bf16Tile(64, 64, 128, 3, "_s")};
+
+    /** The index into {@link #BF16_TILES} for a product. */
+    int bf16Tile(int rows, int out) {
+        for (int t = 0; t < BF16_TILES.length - 1; t++) {
+            if (BF16_TILES[t].blocks(rows, out) >= 2 * multiprocessors) {
+                return t;
+            }
+        }
+        return BF16_TILES.length - 1;
+    }
+
+    /** Lets {@code f} use {@code bytes} of dynamic shared memory (above the default 48 KB). */
+    static void allowSmem(CUfunction f, String name, int bytes) {
+        try {
+            JCudaDriver.cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+        } catch (CudaException e) {
+            throw Cu.fail("cuFuncSetAttribute", name + ", " + bytes + " bytes of dynamic shared memory", e);
+        }
+    }
+
 
     /** Dynamic shared memory of the tensor-core kernels: two stages of both tiles, and each warp's epilogue tile. */
     private static int smemBytes(boolean big) {
@@ -80,9 +176,37 @@ public final class LinearKernel {
         return 4 * (2 * (tile + tile) * (TILE_K + 4) + 256 * warps);
     }
 
-    /** The version the engine uses for a batch bucket of {@code rows}. */
-    public static Variant pick(int rows) {
-        return rows <= GEMV_MAX_ROWS ? Variant.GEMV : Variant.TF32X3;
+    /** The version the engine uses for a batch bucket of {@code rows}: the GEMV, else the bf16 GEMM of that precision. */
+    public static Variant pick(int rows, boolean bf16Operands) {
+        return rows <= GEMV_MAX_ROWS ? Variant.GEMV : bf16Operands ? Variant.BF16X1 : Variant.BF16X3;
+    }
+
+    /** True when the bf16 GEMMs take this product (else {@link Variant#TF32X3} runs it). */
+    public static boolean bf16Fits(int in, int xStride, Dev x, Split split) {
+        return split != null && in % 8 == 0 && xStride % 4 == 0 && x.aligned16() && split.hi().aligned16() && split.lo().aligned16();
+    }
+
+    /**
+     * Split-K for the tensor-core GEMMs: when a product's {@code blocks} are fewer than {@code target}, K is cut into
+     * ranges whose results are added atomically into y (zeroed here first unless accumulating). Returns {splits,
+     * k per split}.
+     */
+    private int[] splitK(String name, CUstream s, int blocks, int target, int rows, int in, int out, Dev y, int yStride,
+            boolean accumulate) {
+        int splits = 1;
+        if (blocks < target && in >= 4 * TILE_K) {
+            splits = Math.min((target + blocks - 1) / blocks, in / (2 * TILE_K));
+        }
+        int kPer = ((in + splits - 1) / splits + TILE_K - 1) / TILE_K * TILE_K;
+        splits = (in + kPer - 1) / kPer;
+        if (splits > 1 && !accumulate) {
+            if (yStride != out) {
+                throw new IllegalArgumentException(name + ": split-K into " + y.name() + " needs a dense output, found row stride "
+                        + yStride + " for " + out + " columns");
+            }
+            Cu.zeroAsync(name + " split-K output " + y.name(), y.ptr(), (long) rows * out, s);
+        }
+        return new int[] {splits, kPer};
     }
 
     /**
@@ -97,16 +221,28 @@ public final class LinearKernel {
      */
     public void launch(CUstream s, Variant v, Dev nRows, int rows, Dev x, int xStride, Dev normW, float eps, Dev w, Dev bias,
             int in, int out, Dev y, int yStride, boolean accumulate) {
-        launch(s, v, nRows, rows, x, xStride, normW, eps, w, bias, in, out, y, yStride, accumulate, null);
+        launch(s, v, nRows, rows, x, xStride, normW, eps, w, null, bias, in, out, y, yStride, accumulate, null);
     }
 
-    /** As above, with the conv step fused into the GEMV ({@code conv} non-null needs {@link Variant#GEMV}). */
-    public void launch(CUstream s, Variant v, Dev nRows, int rows, Dev x, int xStride, Dev normW, float eps, Dev w, Dev bias,
-            int in, int out, Dev y, int yStride, boolean accumulate, ConvFusion conv) {
+    /**
+     * As above; {@code split} is W's bf16 split, which {@link Variant#BF16X3} and {@link Variant#BF16X1} need (null
+     * otherwise), and {@code conv} the conv step fused into the GEMV (non-null needs {@link Variant#GEMV}).
+     */
+    public void launch(CUstream s, Variant v, Dev nRows, int rows, Dev x, int xStride, Dev normW, float eps, Dev w, Split split,
+            Dev bias, int in, int out, Dev y, int yStride, boolean accumulate, ConvFusion conv) {
+        if ((v == Variant.BF16X3 || v == Variant.BF16X1) && !bf16Fits(in, xStride, x, split)) {
+            if (split == null) {
+                throw new IllegalArgumentException("linear_" + v.name().toLowerCase(java.util.Locale.ROOT) + ": " + w.name()
+                        + " has no bf16 split");
+            }
+            v = Variant.TF32X3; // in % 8 != 0 or unaligned rows: the float32-accurate 3xTF32 kernel
+        }
         String name = switch (v) {
             case REF -> "linear_ref";
             case GEMV -> "linear_gemv";
             case TF32X3 -> "linear_tf32x3";
+            case BF16X3 -> "linear_bf16x3";
+            case BF16X1 -> "linear_bf16x1";
         };
         nRows.checkVector(name, 1);
         if (in <= 0 || out <= 0 || rows <= 0) {
@@ -188,28 +324,27 @@ public final class LinearKernel {
                 boolean big = rows >= BIG_TILE_MIN_ROWS;
                 boolean vecTiles = in % 4 == 0 && xStride % 4 == 0 && x.aligned16() && w.aligned16();
                 int tile = big ? 128 : 64;
-                int gx = (out + tile - 1) / tile;
-                int gy = (rows + tile - 1) / tile;
-                int splits = 1;
-                int blocks = gx * gy;
-                int target = big ? multiprocessors : 2 * multiprocessors; // the big tile fits one block per SM
-                if (blocks < target && in >= 4 * TILE_K) {
-                    splits = Math.min((target + blocks - 1) / blocks, in / (2 * TILE_K));
-                }
-                int kPer = ((in + splits - 1) / splits + TILE_K - 1) / TILE_K * TILE_K;
-                splits = (in + kPer - 1) / kPer;
-                if (splits > 1 && !accumulate) {
-                    if (yStride != out) {
-                        throw new IllegalArgumentException(name + ": split-K into " + y.name() + " needs a dense output, found row stride "
-                                + yStride + " for " + out + " columns");
-                    }
-                    Cu.zeroAsync(name + " split-K output " + y.name(), y.ptr(), (long) rows * out, s);
-                }
+                int[] k = splitK(name, s, (out + tile - 1) / tile * ((rows + tile - 1) / tile), big ? multiprocessors : 2 * multiprocessors, rows,
+                        in, out, y, yStride, accumulate);
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), w.arg(), bias.arg(),
                         Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
-                        Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {kPer}),
+                        Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {k[1]}),
                         Pointer.to(new int[] {vecTiles ? 1 : 0}));
-                Cu.launch(big ? "linear_tf32x3_big" : name, big ? tcBig : tc, gx, gy, splits, big ? 256 : 128, smemBytes(big), s, p);
+                Cu.launch(big ? "linear_tf32x3_big" : name, big ? tcBig : tc, (out + tile - 1) / tile, (rows + tile - 1) / tile, k[0],
+                        big ? 256 : 128, smemBytes(big), s, p);
+            }
+            case BF16X3, BF16X1 -> {
+                split.hi().checkMatrix(name, out, in / 2, in / 2);
+                split.lo().checkMatrix(name, out, in / 2, in / 2);
+                int ti = bf16Tile(rows, out);
+                Bf16Tile t = BF16_TILES[ti];
+                int[] k = splitK(name, s, t.blocks(rows, out), 2 * multiprocessors, rows, in, out, y, yStride, accumulate);
+                Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), split.hi().arg(), split.lo().arg(),
+                        bias.arg(), Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
+                        Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {k[1]}));
+                boolean three = v == Variant.BF16X3;
+                Cu.launch(t.kernel(three), bf16[ti][three ? 0 : 1], (out + t.bn() - 1) / t.bn(), (rows + t.bm() - 1) / t.bm(), k[0],
+                        t.threads(), t.smemBytes(), s, p);
             }
             default -> throw new IllegalStateException();
         }

@@ -9,8 +9,30 @@ package io.mambaflink.kernels.engine;
  * @param threads   CPU worker threads (the calling thread counts as one); ignored by CUDA
  * @param stateMode where CUDA keeps slot states; ignored by the CPU engine
  * @param device    CUDA device ordinal
+ * @param matmul    operand precision of the CUDA engine's matrix products above 8 rows; the CPU engine always computes
+ *                  in float32
  */
-public record EngineOptions(Backend backend, int capacity, int maxBatch, int threads, StateMode stateMode, int device) {
+public record EngineOptions(Backend backend, int capacity, int maxBatch, int threads, StateMode stateMode, int device,
+        MatmulPrecision matmul) {
+
+    /** Operand precision of the CUDA tensor-core matrix products (accumulation and states are float32 in both). */
+    public enum MatmulPrecision {
+        /**
+         * float32-accurate products (the default): bfloat16 tensor cores on operands split into high and low halves,
+         * three products each (~1e-5 relative error, within the 1e-4 the engines are held to).
+         */
+        FLOAT32,
+        /**
+         * bfloat16 operands, one product each: about 3x faster matrix products at large batches, ~3e-3 relative error
+         * per product. Opt-in, for models that tolerate it.
+         */
+        BF16
+    }
+
+    /** float32-accurate matrix products. */
+    public EngineOptions(Backend backend, int capacity, int maxBatch, int threads, StateMode stateMode, int device) {
+        this(backend, capacity, maxBatch, threads, stateMode, device, MatmulPrecision.FLOAT32);
+    }
 
     /** Where the CUDA engine keeps slot states. */
     public enum StateMode {
@@ -21,8 +43,8 @@ public record EngineOptions(Backend backend, int capacity, int maxBatch, int thr
     }
 
     public EngineOptions {
-        if (backend == null || stateMode == null) {
-            throw new IllegalArgumentException("backend and stateMode are required");
+        if (backend == null || stateMode == null || matmul == null) {
+            throw new IllegalArgumentException("backend, stateMode and matmul precision are required");
         }
         if (capacity <= 0) {
             throw new IllegalArgumentException("engine capacity must be > 0, found " + capacity);
@@ -40,6 +62,10 @@ public record EngineOptions(Backend backend, int capacity, int maxBatch, int thr
     }
 
     public EngineOptions withBackend(Backend b) {
-        return new EngineOptions(b, capacity, maxBatch, threads, stateMode, device);
+        return new EngineOptions(b, capacity, maxBatch, threads, stateMode, device, matmul);
+    }
+
+    public EngineOptions withMatmul(MatmulPrecision p) {
+        return new EngineOptions(backend, capacity, maxBatch, threads, stateMode, device, p);
     }
 }

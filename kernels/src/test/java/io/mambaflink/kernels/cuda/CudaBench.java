@@ -43,8 +43,8 @@ public final class CudaBench {
         double copy = copyBandwidth();
         System.out.printf(Locale.ROOT, "device: %s, %d SMs; copy bandwidth (cuMemcpyDtoD, bytes read + written): %.0f GB/s%n%n",
                 device.name(), device.multiprocessors(), copy / 1e9);
-        System.out.println("| model | batch | states | step ms | stream-steps/s | device ms | floor ms | floor / device |");
-        System.out.println("|---|---|---|---|---|---|---|---|");
+        System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
         if (what.equals("all") || what.equals("m1")) {
             run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), new int[] {1, 64, 512, 4096}, copy);
         }
@@ -71,8 +71,14 @@ public final class CudaBench {
             System.err.printf(Locale.ROOT, "%s: %.1f MB of weights, %.2f MB of state per stream%n", label, weightBytes / 1e6,
                     stateBytes / 1e6);
             for (int b : batches) {
-                for (EngineOptions.StateMode mode : EngineOptions.StateMode.values()) {
-                    try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, mode, 0))) {
+                for (int variant = 0; variant < 3; variant++) {
+                    // resident and host states with float32-accurate products, then resident with bf16 operands
+                    EngineOptions.StateMode mode = variant == 1 ? EngineOptions.StateMode.HOST : EngineOptions.StateMode.RESIDENT;
+                    EngineOptions.MatmulPrecision mp = variant == 2 ? EngineOptions.MatmulPrecision.BF16 : EngineOptions.MatmulPrecision.FLOAT32;
+                    if (mp == EngineOptions.MatmulPrecision.BF16 && b <= LinearKernel.GEMV_MAX_ROWS) {
+                        continue; // the GEMV is float32 at every precision
+                    }
+                    try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, mode, 0, mp))) {
                         StepBatch batch = e.newBatch();
                         SplittableRandom rnd = new SplittableRandom(b);
                         for (int s = 0; s < b; s++) {
@@ -92,9 +98,9 @@ public final class CudaBench {
                         double ms = t / 1e6 / steps;
                         double dev = e.deviceStepMillis(b, Math.max(3, Math.min(200, (int) (200 / Math.max(ms, 1)))));
                         double floor = (weightBytes + 2.0 * b * stateBytes) / copy * 1e3;
-                        System.out.printf(Locale.ROOT, "| %s | %d | %s | %.3f | %.0f | %.3f | %.3f | %.0f%% |%n", label, b,
-                                mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", ms, b / ms * 1e3, dev, floor,
-                                100 * floor / dev);
+                        System.out.printf(Locale.ROOT, "| %s | %d | %s | %s | %.3f | %.0f | %.3f | %.3f | %.0f%% |%n", label, b,
+                                mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", mp == EngineOptions.MatmulPrecision.BF16
+                                        ? "bf16" : "float32", ms, b / ms * 1e3, dev, floor, 100 * floor / dev);
                     }
                 }
             }
@@ -168,10 +174,16 @@ public final class CudaBench {
             Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
             Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
             Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
-            for (boolean fast : new boolean[] {false, true}) {
+            // (builds with streaming cache hints on the state, and with 8 rows per block, measured 2026-11-22: 77% and 57%)
+            for (String v : new String[] {"ssm1_update_ref", "ssm1_update"}) {
+                boolean fast = !v.equals("ssm1_update_ref");
                 Runnable launch = () -> k.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,
                         dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner);
-                report(fast ? "ssm1_update" : "ssm1_update_ref", rows, 8.0 * rows * stride, launch, s, copy);
+                // state bytes (read + written); all bytes adds x, z and dt (read), y (written) and B, C
+                double ms = report(v, rows, 8.0 * rows * stride, launch, s, copy);
+                double all = 8.0 * rows * stride + 16.0 * rows * dInner + 4.0 * rows * dbcDim;
+                System.out.printf(Locale.ROOT, "| %s, all bytes | %d | %.0f MB | %.3f | %.0f | %.0f%% |%n", v, rows, all / 1e6, ms,
+                        all / (ms / 1e3) / 1e9, 100 * all / (ms / 1e3) / copy);
             }
             CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y);
         }
@@ -223,7 +235,7 @@ public final class CudaBench {
         System.out.println("| matmul | rows x in -> out | max rel err vs linear_ref | ms | TFLOP/s | weight GB/s |");
         System.out.println("|---|---|---|---|---|---|");
         // (batch-1 GEMVs of a layer run for less than one launch from Java takes, so only the LM head's is timed here)
-        int[][] shapes = {{4096, 768, 3072}, {4096, 768, 50280}, {1, 768, 50280}};
+        int[][] shapes = {{4096, 768, 3072}, {4096, 1536, 768}, {4096, 768, 50280}, {512, 768, 3072}, {1, 768, 50280}};
         for (int[] sh : shapes) {
             int rows = sh[0];
             int in = sh[1];
@@ -237,11 +249,31 @@ public final class CudaBench {
             Cu.sync("linear_ref", s);
             float[] ref = CudaTestSupport.download(yRef);
             String[] versions = rows == 1 ? new String[] {"linear_gemv"}
-                    : new String[] {"linear_tf32x3", "linear_tf32x3_big", "linear_tf32x3_big_interleaved", "linear_tf32x1_big"};
+                    : new String[] {"linear_tf32x3_big", "linear_tf32x1_big", "linear_bf16x3_w", "linear_bf16x3", "linear_bf16x3_s",
+                        "linear_bf16x1_w", "linear_bf16x1", "linear_bf16x1_s"};
+            LinearKernel.Split split = null;
+            if (rows > 1) {
+                long half = ((long) out * in + 1) / 2;
+                split = new LinearKernel.Split(Dev.of("w hi", Cu.alloc("w hi", 4 * half), half), Dev.of("w lo", Cu.alloc("w lo", 4 * half), half));
+                LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+                splitter.split(w, (long) out * in, split);
+                splitter.finish();
+            }
             for (String v : versions) {
                 Runnable launch;
                 if (v.equals("linear_gemv")) {
                     launch = () -> lin.launch(s, LinearKernel.Variant.GEMV, nr, rows, x, in, Dev.NONE, 0f, w, Dev.NONE, in, out, y, out, false);
+                } else if (v.startsWith("linear_bf16")) {
+                    LinearKernel.Bf16Tile tile = java.util.Arrays.stream(LinearKernel.BF16_TILES)
+                            .filter(t -> v.equals(t.kernel(true)) || v.equals(t.kernel(false))).findFirst().orElseThrow();
+                    jcuda.driver.CUfunction f = device.function(v);
+                    LinearKernel.allowSmem(f, v, tile.smemBytes());
+                    jcuda.Pointer p = jcuda.Pointer.to(nr.arg(), x.arg(), jcuda.Pointer.to(new int[] {in}), split.hi().arg(), split.lo().arg(),
+                            Dev.NONE.arg(), jcuda.Pointer.to(new int[] {in}), jcuda.Pointer.to(new int[] {out}), y.arg(),
+                            jcuda.Pointer.to(new int[] {out}), jcuda.Pointer.to(new int[] {0}), jcuda.Pointer.to(new int[] {(in + 31) / 32 * 32}));
+                    int gx = (out + tile.bn() - 1) / tile.bn();
+                    int gy = (rows + tile.bm() - 1) / tile.bm();
+                    launch = () -> Cu.launch(v, f, gx, gy, 1, tile.threads(), tile.smemBytes(), s, p);
                 } else {
                     int tile = v.equals("linear_tf32x3") ? 64 : 128;
                     int smem = 4 * (2 * (tile + tile) * 36 + 256 * (tile == 64 ? 4 : 8));
@@ -268,11 +300,14 @@ public final class CudaBench {
                         2.0 * rows * in * out / (ms / 1e3) / 1e12, 4.0 * in * out / (ms / 1e3) / 1e9);
             }
             CudaTestSupport.free(nr, x, w, yRef, y);
+            if (split != null) {
+                CudaTestSupport.free(split.hi(), split.lo());
+            }
         }
         JCudaDriver.cuStreamDestroy(s);
     }
 
-    private static void report(String name, int rows, double bytes, Runnable launch, CUstream s, double copy) {
+    private static double report(String name, int rows, double bytes, Runnable launch, CUstream s, double copy) {
         launch.run();
         Cu.sync(name + " warm-up", s);
         int n = 20;
@@ -284,5 +319,6 @@ public final class CudaBench {
         double ms = t.stopMillis() / n;
         double gbs = bytes / (ms / 1e3) / 1e9;
         System.out.printf(Locale.ROOT, "| %s | %d | %.0f MB | %.3f | %.0f | %.0f%% |%n", name, rows, bytes / 1e6, ms, gbs, 100 * gbs * 1e9 / copy);
+        return ms;
     }
 }

@@ -45,14 +45,17 @@ class CudaKernelTest {
         return upload("n_rows", new int[] {n});
     }
 
-    /** y = x W^T + b (+ y0): GEMV and 3xTF32 GEMM against linear_ref; the GEMV's fused pre-norm against rmsnorm + ref. */
+    /**
+     * y = x W^T + b (+ y0): the GEMV, and each tensor-core GEMM (3xTF32, bf16x3, bf16x1) against linear_ref; the GEMV's
+     * fused pre-norm against rmsnorm + ref.
+     */
     @ParameterizedTest(name = "rows {0} of {1}, in {2}, out {3}, accumulate {4}")
     @CsvSource({
         "1, 1, 768, 3072, false", "3, 4, 1536, 768, true", "8, 8, 1536, 80, false", "2, 2, 5120, 10, true",
         "7, 8, 48, 1536, false", "8, 8, 3, 100, false", "5, 8, 6, 29, true",
         "9, 16, 768, 3072, false", "64, 64, 1536, 768, true", "64, 64, 768, 80, false", "300, 512, 48, 1536, false",
         "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false", "512, 512, 1536, 768, true",
-        "700, 1024, 6, 50, false"})
+        "700, 1024, 6, 50, false", "130, 256, 40, 77, true", "129, 512, 768, 50280, false"})
     void linearVersionsAgree(int n, int rows, int in, int out, boolean accumulate) {
         LinearKernel lin = new LinearKernel(device);
         RmsNormKernel norm = new RmsNormKernel(device);
@@ -62,19 +65,36 @@ class CudaKernelTest {
         Dev b = upload("b", uniform(rnd, out, 0.1));
         float[] y0 = uniform(rnd, rows * out, 1);
         Dev yRef = upload("y_ref", y0);
-        Dev yFast = upload("y_fast", y0);
-        LinearKernel.Variant v = LinearKernel.pick(rows);
         lin.launch(stream, LinearKernel.Variant.REF, nr, rows, x, in, Dev.NONE, 0f, w, b, in, out, yRef, out, accumulate);
-        lin.launch(stream, v, nr, rows, x, in, Dev.NONE, 0f, w, b, in, out, yFast, out, accumulate);
-        Cu.sync("linear test", stream);
-        double err = relErr(download(yFast), download(yRef), 0, n * out);
-        System.out.printf("linear %s rows %d/%d in %d out %d: max rel err %.3e%n", v, n, rows, in, out, err);
-        assertThat(err).isLessThanOrEqualTo(2e-6 * Math.sqrt(in) + 1e-6);
-        float[] after = download(yFast);
-        // rows past n_rows are never written (split-K without accumulate zeroes the whole output first, so check with it)
-        for (int i = n * out; accumulate && i < rows * out; i++) {
-            assertThat(after[i]).as("row past n_rows untouched").isEqualTo(y0[i]);
+        LinearKernel.Variant picked = LinearKernel.pick(rows, false);
+        LinearKernel.Variant[] versions = picked == LinearKernel.Variant.GEMV ? new LinearKernel.Variant[] {picked}
+                : new LinearKernel.Variant[] {LinearKernel.Variant.TF32X3, LinearKernel.Variant.BF16X3, LinearKernel.Variant.BF16X1};
+        long half = ((long) out * in + 1) / 2;
+        Dev hi = upload("w bf16 hi", new float[(int) half]);
+        Dev lo = upload("w bf16 lo", new float[(int) half]);
+        LinearKernel.Split split = new LinearKernel.Split(hi, lo);
+        LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+        splitter.split(w, (long) out * in, split);
+        splitter.finish();
+        Dev yFast = upload("y_fast", y0);
+        for (LinearKernel.Variant v : versions) {
+            Cu.htod("y_fast", yFast.ptr(), jcuda.Pointer.to(y0), 4L * y0.length);
+            lin.launch(stream, v, nr, rows, x, in, Dev.NONE, 0f, w, split, b, in, out, yFast, out, accumulate, null);
+            Cu.sync("linear test", stream);
+            double err = relErr(download(yFast), download(yRef), 0, n * out);
+            System.out.printf("linear %s rows %d/%d in %d out %d: max rel err %.3e%n", v, n, rows, in, out, err);
+            // bf16x1 rounds both operands to 8 mantissa bits; bf16x3 keeps ~16 of each (in % 8 != 0 runs 3xTF32 instead)
+            double bound = v == LinearKernel.Variant.BF16X1 && in % 8 == 0 ? 1e-2
+                    : v == LinearKernel.Variant.BF16X3 && in % 8 == 0 ? 3e-5 : 2e-6 * Math.sqrt(in) + 1e-6;
+            assertThat(err).as(v.toString()).isLessThanOrEqualTo(bound);
+            float[] after = download(yFast);
+            // rows past n_rows are never written (split-K without accumulate zeroes the whole output first, so check with it)
+            for (int i = n * out; accumulate && i < rows * out; i++) {
+                assertThat(after[i]).as("row past n_rows untouched").isEqualTo(y0[i]);
+            }
         }
+        free(hi, lo);
+        LinearKernel.Variant v = picked;
         if (v == LinearKernel.Variant.GEMV) {
             Dev nw = upload("norm_w", uniform(rnd, in, 1));
             Dev normed = upload("normed", new float[rows * in]);
@@ -122,7 +142,7 @@ class CudaKernelTest {
         lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, Dev.NONE, in, out, pRef, out, false);
         conv.launch(stream, nr, rows, sl, sRef, slotsCap, stride, convOff, pRef.slice("conv input", convLo), out, cw, cb, convDim, dConv,
                 xcRef, convDim);
-        lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, Dev.NONE, in, out, pFused, out, false,
+        lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, null, Dev.NONE, in, out, pFused, out, false,
                 new LinearKernel.ConvFusion(sl, sFused, slotsCap, stride, convOff, cw, cb, convLo, convDim, dConv, xcFused, convDim));
         Cu.sync("fused conv test", stream);
         assertThat(relErr(download(pFused), download(pRef))).isLessThanOrEqualTo(1e-6);
