@@ -3,6 +3,7 @@
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
 #   kernels/gpu/run.sh [tests] [bench] [profile] [hf]     (default: tests bench hf; profile needs ncu)
 #   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all).
+#   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
@@ -25,7 +26,8 @@ fi
 if [[ " $steps " == *" profile "* ]]; then
   # per-kernel device time of two steps, launched one by one (no graph), through Nsight Compute
   echo "== ncu profile"
-  for cfg in "m1 1" "m1 512" "m2 1" "m2 512"; do
+  IFS=, read -ra cfgs <<< "${PROFILE:-m1 1,m1 512,m2 1,m2 512}"
+  for cfg in "${cfgs[@]}"; do
     ncu --metrics gpu__time_duration.sum --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
       io.mambaflink.kernels.cuda.CudaBench profile $cfg > /tmp/ncu.csv 2>/tmp/ncu.err || tail -5 /tmp/ncu.err
     python3 kernels/gpu/ncu_summary.py "$cfg" /tmp/ncu.csv

@@ -24,6 +24,13 @@ public final class Conv1dUpdateKernel {
      */
     public void launch(CUstream s, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride, int convOff,
             Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride) {
+        launch(s, nRows, rows, slots, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride,
+                true);
+    }
+
+    /** As above; {@code allowVec} false keeps the scalar path where the float4 one would run (tests, benchmarks). */
+    void launch(CUstream s, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride, int convOff,
+            Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride, boolean allowVec) {
         nRows.checkVector(NAME, 1);
         slots.checkVector(NAME, rows);
         states.checkMatrix(NAME, stateRows, stateStride, stateStride);
@@ -37,7 +44,13 @@ public final class Conv1dUpdateKernel {
         xc.checkMatrix(NAME, rows, convDim, xcStride);
         Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
                 Pointer.to(new int[] {convOff}), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), bias.arg(),
-                Pointer.to(new int[] {convDim}), Pointer.to(new int[] {dConv}), xc.arg(), Pointer.to(new int[] {xcStride}));
+                Pointer.to(new int[] {convDim}), Pointer.to(new int[] {dConv}), xc.arg(), Pointer.to(new int[] {xcStride}),
+                Pointer.to(new int[] {allowVec && vec4(states, stateStride, convOff, weight, dConv) ? 1 : 0}));
         Cu.launch(NAME, fn, (convDim + 127) / 128, rows, 1, 128, 0, s, p);
+    }
+
+    /** True when every window and weight row is four floats on a 16-byte boundary: one float4 each. */
+    static boolean vec4(Dev states, long stateStride, int convOff, Dev weight, int dConv) {
+        return dConv == 4 && stateStride % 4 == 0 && convOff % 4 == 0 && states.aligned16() && weight.aligned16();
     }
 }

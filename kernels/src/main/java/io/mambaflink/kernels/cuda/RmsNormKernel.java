@@ -21,7 +21,13 @@ public final class RmsNormKernel {
         weight.checkVector(NAME, n);
         out.checkMatrix(NAME, rows, n, outStride);
         Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), Pointer.to(new float[] {eps}),
-                Pointer.to(new int[] {n}), out.arg(), Pointer.to(new int[] {outStride}));
-        Cu.launch(NAME, fn, rows, 1, 1, 1024, 0, s, p);
+                Pointer.to(new int[] {n}), out.arg(), Pointer.to(new int[] {outStride}),
+                Pointer.to(new int[] {vec(x, xStride, weight, n, out, outStride) ? 1 : 0}));
+        Cu.launch(NAME, fn, (rows + 3) / 4, 1, 1, 128, 0, s, p);
+    }
+
+    /** True when rows fit rmsnorm_rows' float4 registers (n % 4 == 0, n <= 1024) on 16-byte boundaries. */
+    static boolean vec(Dev x, int xStride, Dev weight, int n, Dev out, int outStride) {
+        return n % 4 == 0 && n <= 1024 && xStride % 4 == 0 && outStride % 4 == 0 && x.aligned16() && weight.aligned16() && out.aligned16();
     }
 }

@@ -174,7 +174,20 @@ public final class CudaBench {
             Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
             Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
             Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
-            // (builds with streaming cache hints on the state, and with 8 rows per block, measured 2026-11-22: 77% and 57%)
+            // the conv window step of the same layer: scalar shifts and one float4 per window
+            Conv1dUpdateKernel conv = new Conv1dUpdateKernel(device);
+            int convStride = dInner * 4;
+            Dev cst = Dev.of("conv states", Cu.alloc("conv states", 4L * rows * convStride), (long) rows * convStride);
+            Cu.zeroAsync("conv states", cst.ptr(), cst.floats(), s);
+            Dev cw = CudaTestSupport.upload("conv w", CudaTestSupport.uniform(rnd, dInner * 4, 1));
+            for (boolean vec : new boolean[] {false, true}) {
+                Runnable launch = () -> conv.launch(s, nr, rows, sl, cst, rows, convStride, 0, xc, dInner, cw, Dev.NONE, dInner, 4, z, dInner,
+                        vec);
+                report(vec ? "conv1d_update (float4)" : "conv1d_update (scalar)", rows, 8.0 * rows * convStride, launch, s, copy);
+            }
+            CudaTestSupport.free(cst, cw);
+            // (also measured 2026-11-22: streaming cache hints on the state 77%, 8 rows per block 57%, 2 rows per block at 8,
+            // 12 or 16 blocks per SM 78%, 76%, 72% of copy bandwidth counting state bytes; the build below is at 78%)
             for (String v : new String[] {"ssm1_update_ref", "ssm1_update"}) {
                 boolean fast = !v.equals("ssm1_update_ref");
                 Runnable launch = () -> k.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,

@@ -151,6 +151,42 @@ class CudaKernelTest {
         free(nr, sl, sRef, sFused, x, nw, w, cw, cb, pRef, pFused, xcRef, xcFused);
     }
 
+    /** conv1d_update's float4 path (d_conv 4, aligned windows) equals its scalar path bit for bit. */
+    @Test
+    void convFloat4PathEqualsScalarPath() {
+        Conv1dUpdateKernel conv = new Conv1dUpdateKernel(device);
+        int rows = 300;
+        int convDim = 200;
+        int dConv = 4;
+        int stride = convDim * dConv + 12;
+        int convOff = 8;
+        int slotsCap = rows + 5;
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[i] = (i * 7) % slotsCap;
+        }
+        float[] st0 = uniform(rnd, slotsCap * stride, 1);
+        Dev nr = rows(rows - 3);
+        Dev sl = upload("slots", slots);
+        Dev sVec = upload("states_vec", st0);
+        Dev sScalar = upload("states_scalar", st0);
+        Dev x = upload("x", uniform(rnd, rows * convDim, 1));
+        Dev cw = upload("conv_w", uniform(rnd, convDim * dConv, 0.5));
+        Dev cb = upload("conv_b", uniform(rnd, convDim, 0.1));
+        Dev xcVec = upload("xc_vec", new float[rows * convDim]);
+        Dev xcScalar = upload("xc_scalar", new float[rows * convDim]);
+        assertThat(Conv1dUpdateKernel.vec4(sVec, stride, convOff, cw, dConv)).isTrue();
+        conv.launch(stream, nr, rows, sl, sVec, slotsCap, stride, convOff, x, convDim, cw, cb, convDim, dConv, xcVec, convDim, true);
+        conv.launch(stream, nr, rows, sl, sScalar, slotsCap, stride, convOff, x, convDim, cw, cb, convDim, dConv, xcScalar, convDim,
+                false);
+        Cu.sync("conv paths", stream);
+        assertThat(download(xcVec)).containsExactly(download(xcScalar));
+        float[] after = download(sVec);
+        assertThat(after).containsExactly(download(sScalar));
+        assertThat(after).isNotEqualTo(st0);
+        free(nr, sl, sVec, sScalar, x, cw, cb, xcVec, xcScalar);
+    }
+
     @Test
     void linearRejectsWrongShapesNamingTheTensor() {
         LinearKernel lin = new LinearKernel(device);
