@@ -23,7 +23,7 @@ public record EngineOptions(Backend backend, int capacity, int maxBatch, int thr
          */
         FLOAT32,
         /**
-         * bfloat16 operands, one product each: about 3x faster matrix products at large batches, ~3e-3 relative error
+         * bfloat16 operands, one product each: about 1.8x faster matrix products at batch 4096 on an H100, ~2e-3 relative error
          * per product. Opt-in, for models that tolerate it.
          */
         BF16
