@@ -198,7 +198,12 @@ public final class CudaBench {
                 System.out.printf(Locale.ROOT, "| %s, all bytes | %d | %.0f MB | %.3f | %.0f | %.0f%% |%n", v, rows, all / 1e6, ms,
                         all / (ms / 1e3) / 1e9, 100 * all / (ms / 1e3) / copy);
             }
-            CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y);
+            // dt_proj inside the state update (the small-batch build) at this batch: no dt_proj GEMM, no dt round trip
+            Dev dtw = CudaTestSupport.upload("dt_w", CudaTestSupport.uniform(rnd, dInner * dtRank, 0.1));
+            Dev dtb = CudaTestSupport.upload("dt_b", CudaTestSupport.uniform(rnd, dInner, 0.1));
+            report("ssm1_update_dtw (dt_proj inside)", rows, 8.0 * rows * stride, () -> k.launch(s, true, nr, rows, sl, st, rows, stride, 0,
+                    xc, dInner, dbc, dbcDim, dtw, dtb, Dev.NONE, dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner), s, copy);
+            CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y, dtw, dtb);
         }
         {
             int rows = 1024;
