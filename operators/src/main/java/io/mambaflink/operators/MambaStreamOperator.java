@@ -122,13 +122,21 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         return config;
     }
 
+    /**
+     * The step engine of this instance ({@link Engines#create}). Its exceptions are never caught here: a failed step
+     * (a CUDA error, say) fails the task, and Flink restarts it from the last checkpoint.
+     */
+    protected StepEngine createEngine(MambaModel model, EngineOptions options) {
+        return Engines.create(model, options);
+    }
+
     @Override
     public void open() throws Exception {
         super.open();
         model = config.model().load();
         EngineOptions options = new EngineOptions(config.backend(), config.cacheMaxStates(), config.maxBatchSize(),
                 config.cpuThreads(), EngineOptions.StateMode.RESIDENT, 0, config.cudaMatmul());
-        engine = Engines.create(model, options);
+        engine = createEngine(model, options);
         batch = engine.newBatch();
         rowEvents = new Pending[config.maxBatchSize()];
         rowStreams = new CachedStream[config.maxBatchSize()];

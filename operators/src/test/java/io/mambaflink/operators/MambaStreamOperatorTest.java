@@ -1,5 +1,13 @@
 package io.mambaflink.operators;
 
+import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.StepBatch;
+import io.mambaflink.kernels.engine.StepEngine;
+import io.mambaflink.kernels.state.StreamState;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import static io.mambaflink.operators.TestStreams.LM;
 import static io.mambaflink.operators.TestStreams.TELEMETRY;
 import static io.mambaflink.operators.TestStreams.config;
@@ -206,6 +214,152 @@ class MambaStreamOperatorTest {
         }
         assertThat(byKey(actual)).isEqualTo(byKey(expected));
         assertThat(actual).hasSameSizeAs(expected);
+    }
+
+    /**
+     * The step engine fails in the middle of the stream, as the CUDA engine does on a CUDA error (it throws, names the
+     * call, and refuses all further work): the failure leaves the operator (Flink then fails the task), and a restore
+     * from the last checkpoint with the events after it gives exactly the outputs of a run without the failure.
+     */
+    @Test
+    void engineFailureFailsTheTaskAndTheCheckpointRestoreGivesTheFailureFreeOutputs() throws Exception {
+        GoldenFile g = golden(TELEMETRY);
+        List<StreamEvent> events = eventsWithControls(g);
+        MambaOperatorConfig c = config(fixture(TELEMETRY), 3, hour(), 3);
+        List<StreamResult> expected = runAll(c, events);
+        int cut = 91;
+
+        List<StreamResult> committed;
+        OperatorSubtaskState snapshot;
+        FailingEngineOperator failing = new FailingEngineOperator(c);
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(failing, MambaInference::keyOf, Types.STRING);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        h.open();
+        for (StreamEvent e : events.subList(0, cut)) {
+            h.processElement(record(e));
+        }
+        h.prepareSnapshotPreBarrier(1);
+        snapshot = h.snapshot(1, 1);
+        committed = new ArrayList<>(h.extractOutputValues());
+        int before = committed.size();
+        int failingStep = failing.steps + 20; // some way past the checkpoint
+        failing.failAt = failingStep;
+        assertThatThrownBy(() -> {
+            for (StreamEvent e : events.subList(cut, events.size())) {
+                h.processElement(record(e));
+            }
+        }).isInstanceOf(io.mambaflink.kernels.cuda.CudaEngineException.class).hasMessageContaining("CUDA_ERROR_LAUNCH_FAILED");
+        assertThat(failing.steps).isEqualTo(failingStep);
+        // what was emitted between the checkpoint and the failure is right (and uncommitted: a transactional sink
+        // drops it with the failed attempt)
+        List<StreamResult> afterCheckpoint = h.extractOutputValues().subList(before, h.extractOutputValues().size());
+        assertThat(afterCheckpoint).isNotEmpty().allSatisfy(r -> assertThat(expected).contains(r));
+        assertThatThrownBy(() -> failing.engine().step(failing.engine().newBatch()))
+                .hasMessageContaining("failed earlier");
+        // the harness finishes the operator on close (Flink does not, after a failure): no state of the failed engine is
+        // written then either
+        assertThatThrownBy(h::close).hasRootCauseMessage("engine failed earlier; its device state is unknown: restore from a checkpoint");
+        List<StreamResult> actual = new ArrayList<>(committed);
+        try (var restored = harness(c)) {
+            restored.initializeState(snapshot);
+            restored.open();
+            for (StreamEvent e : events.subList(cut, events.size())) {
+                restored.processElement(record(e));
+            }
+            operator(restored).finish();
+            actual.addAll(restored.extractOutputValues());
+        }
+        assertThat(byKey(actual)).isEqualTo(byKey(expected));
+        assertThat(actual).hasSameSizeAs(expected);
+    }
+
+    /** The operator with an engine that fails its {@code failAt}-th step the way the CUDA engine fails. */
+    static final class FailingEngineOperator extends MambaStreamOperator {
+        int failAt = Integer.MAX_VALUE;
+        int steps;
+        private StepEngine wrapped;
+
+        FailingEngineOperator(MambaOperatorConfig config) {
+            super(config);
+        }
+
+        StepEngine engine() {
+            return wrapped;
+        }
+
+        @Override
+        protected StepEngine createEngine(MambaModel model, EngineOptions options) {
+            StepEngine inner = super.createEngine(model, options);
+            wrapped = new StepEngine() {
+                private boolean failed;
+
+                private void usable() {
+                    if (failed) {
+                        throw new IllegalStateException("engine failed earlier; its device state is unknown: restore from a checkpoint");
+                    }
+                }
+
+                @Override
+                public MambaModel model() {
+                    return inner.model();
+                }
+
+                @Override
+                public String backend() {
+                    return inner.backend();
+                }
+
+                @Override
+                public int capacity() {
+                    return inner.capacity();
+                }
+
+                @Override
+                public int maxBatch() {
+                    return inner.maxBatch();
+                }
+
+                @Override
+                public void reset(int slot) {
+                    usable();
+                    inner.reset(slot);
+                }
+
+                @Override
+                public void load(int slot, StreamState src) {
+                    usable();
+                    inner.load(slot, src);
+                }
+
+                @Override
+                public void store(int slot, StreamState dst) {
+                    usable();
+                    inner.store(slot, dst);
+                }
+
+                @Override
+                public long position(int slot) {
+                    return inner.position(slot);
+                }
+
+                @Override
+                public void step(StepBatch batch) {
+                    usable();
+                    if (++steps == failAt) {
+                        failed = true;
+                        throw new io.mambaflink.kernels.cuda.CudaEngineException(
+                                "cuLaunchKernel(ssm1_update, grid 12x1x1): CUDA_ERROR_LAUNCH_FAILED (injected by the test)");
+                    }
+                    inner.step(batch);
+                }
+
+                @Override
+                public void close() {
+                    inner.close();
+                }
+            };
+            return wrapped;
+        }
     }
 
     @Test

@@ -145,6 +145,38 @@ class CudaEngineRandomTest {
         }
     }
 
+    /**
+     * A real CUDA error inside a step (the bucket's graph replaced by an invalid handle, so cuGraphLaunch fails): the
+     * step throws a CudaEngineException naming the call, and from then on the engine refuses every step, load, store
+     * and reset instead of computing from a device state it no longer trusts.
+     */
+    @Test
+    void cudaErrorInAStepFailsTheEngineClosed() throws Exception {
+        assumeCuda();
+        MambaModel model = model("mamba1");
+        try (CudaStepEngine gpu = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, 4, 4, 1, EngineOptions.StateMode.RESIDENT, 0))) {
+            StepBatch b = gpu.newBatch();
+            b.addToken(0, 3);
+            gpu.step(b); // captures bucket 1's graph
+            java.lang.reflect.Field f = CudaStepEngine.class.getDeclaredField("graphs");
+            f.setAccessible(true);
+            jcuda.driver.CUgraphExec[] graphs = (jcuda.driver.CUgraphExec[]) f.get(gpu);
+            jcuda.driver.CUgraphExec real = graphs[0];
+            graphs[0] = new jcuda.driver.CUgraphExec();
+            try {
+                assertThatThrownBy(() -> gpu.step(b)).isInstanceOf(CudaEngineException.class).hasMessageContaining("cuGraphLaunch")
+                        .hasMessageContaining("bucket 1");
+            } finally {
+                graphs[0] = real; // so that close() releases the real graph
+            }
+            StreamState s = new StreamState(model.layout());
+            assertThatThrownBy(() -> gpu.step(b)).hasMessageContaining("failed earlier");
+            assertThatThrownBy(() -> gpu.store(0, s)).hasMessageContaining("failed earlier");
+            assertThatThrownBy(() -> gpu.load(0, s)).hasMessageContaining("failed earlier");
+            assertThatThrownBy(() -> gpu.reset(0)).hasMessageContaining("failed earlier");
+        }
+    }
+
     @Test
     void resetZeroesASlotAndRejectsDuplicateSlots() {
         assumeCuda();
