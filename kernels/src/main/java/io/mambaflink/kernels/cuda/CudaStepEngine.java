@@ -46,8 +46,8 @@ public final class CudaStepEngine implements StepEngine {
     private static final Logger LOG = LoggerFactory.getLogger(CudaStepEngine.class);
     private static final int MAX_GRID_ROWS = 65535;
     /**
-     * Outputs above this size (language-model logits of large batches) are copied from the device straight into the
-     * batch's array, sparing a second pass through the page-locked buffer.
+     * Outputs above this size (language-model logits of large batches) are copied outside the graph, in chunks through
+     * {@link OutputCopier}; smaller ones inside it, into one page-locked buffer.
      */
     private static final long DIRECT_OUTPUT_BYTES = 1L << 20;
 
@@ -91,6 +91,8 @@ public final class CudaStepEngine implements StepEngine {
     /** (maxBatch, outputDim). */
     private final Dev out;
     private final Pointer outHost;
+    /** Large outputs' copier (two page-locked chunks and copying threads), or null when every bucket's outputs are small. */
+    private final OutputCopier bigOutputs;
     private final FloatBuffer outView;
     /** Activations, (maxBatch, width) each. */
     private final Dev hidden;
@@ -169,6 +171,7 @@ public final class CudaStepEngine implements StepEngine {
         Pointer ch = null;
         Pointer fh = null;
         Pointer oh = null;
+        OutputCopier oc = null;
         try {
             hp = resident ? null : new HostStatePool(capacity, stateFloats);
             int b = maxBatch;
@@ -188,7 +191,11 @@ public final class CudaStepEngine implements StepEngine {
             oh = Cu.allocHost("outputs", 4L * b * c.outputDim());
             Cu.zeroAsync("state pool", states.ptr(), states.floats(), stream);
             Cu.sync("zeroing the state pool", stream);
+            oc = directOutputs(maxBatch) ? new OutputCopier(Math.min(4, Runtime.getRuntime().availableProcessors())) : null;
         } catch (RuntimeException e) {
+            if (oc != null) {
+                oc.close();
+            }
             for (Dev d : alloc) {
                 if (d != null) {
                     Cu.free(d.ptr());
@@ -214,6 +221,7 @@ public final class CudaStepEngine implements StepEngine {
         this.featuresHost = fh;
         this.featuresView = fh.getByteBuffer(0, Math.max(4, 4L * maxBatch * c.inputDim())).order(ByteOrder.nativeOrder()).asFloatBuffer();
         this.outHost = oh;
+        this.bigOutputs = oc;
         this.outView = oh.getByteBuffer(0, 4L * maxBatch * c.outputDim()).order(ByteOrder.nativeOrder()).asFloatBuffer();
         if (!resident) {
             for (int i = 0; i < maxBatch; i++) {
@@ -375,11 +383,11 @@ public final class CudaStepEngine implements StepEngine {
             if (!resident) {
                 moveStates(batch.slots(), n, false);
             }
-            boolean direct = directOutputs(buckets[bi]);
-            Cu.sync("engine step", stream);
-            if (direct) {
-                Cu.dtoh("step outputs", Pointer.to(batch.outputs()), out.ptr(), 4L * outFloats);
+            if (directOutputs(buckets[bi])) {
+                bigOutputs.copy(stream, out.ptr(), batch.outputs(), outFloats);
+                Cu.sync("engine step", stream);
             } else {
+                Cu.sync("engine step", stream);
                 outView.get(0, batch.outputs(), 0, outFloats);
             }
         } catch (RuntimeException | Error e) {
@@ -631,6 +639,9 @@ public final class CudaStepEngine implements StepEngine {
         Cu.freeHost(ctrlHost);
         Cu.freeHost(featuresHost);
         Cu.freeHost(outHost);
+        if (bigOutputs != null) {
+            bigOutputs.close();
+        }
         if (hostPool != null) {
             hostPool.close();
         }
