@@ -50,7 +50,8 @@ public final class MambaInference {
                 .setCacheMaxStates(conf.get(MambaOptions.CACHE_MAX_STATES))
                 .setFingerprintPolicy(conf.get(MambaOptions.FINGERPRINT_POLICY))
                 .setCpuThreads(conf.get(MambaOptions.CPU_THREADS))
-                .setCudaMatmulPrecision(conf.get(MambaOptions.CUDA_MATMUL_PRECISION));
+                .setCudaMatmulPrecision(conf.get(MambaOptions.CUDA_MATMUL_PRECISION))
+                .setCudaDevice(conf.get(MambaOptions.CUDA_DEVICE));
         conf.getOptional(MambaOptions.MODEL_PATH).ifPresent(b::setModelPath);
         conf.getOptional(MambaOptions.STATE_TTL).ifPresent(b::setStateTtl);
         return b;
@@ -96,6 +97,7 @@ public final class MambaInference {
         private FingerprintPolicy fingerprintPolicy = MambaOptions.FINGERPRINT_POLICY.defaultValue();
         private int cpuThreads = MambaOptions.CPU_THREADS.defaultValue();
         private io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision cudaMatmul = MambaOptions.CUDA_MATMUL_PRECISION.defaultValue();
+        private int cudaDevice = MambaOptions.CUDA_DEVICE.defaultValue();
         private String uid = "mamba-inference";
         private String name = "Mamba inference";
 
@@ -148,6 +150,12 @@ public final class MambaInference {
             return this;
         }
 
+        /** CUDA device ordinal, or -1 for automatic ({@link MambaOptions#CUDA_DEVICE}). */
+        public Builder setCudaDevice(int device) {
+            this.cudaDevice = device;
+            return this;
+        }
+
         /** Operand precision of the CUDA engine's batched matrix products ({@link MambaOptions#CUDA_MATMUL_PRECISION}). */
         public Builder setCudaMatmulPrecision(io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision precision) {
             this.cudaMatmul = checkNotNull(precision, "precision is null");
@@ -170,7 +178,7 @@ public final class MambaInference {
             int cache = cacheMaxStates != null ? cacheMaxStates
                     : Math.max(MambaOptions.CACHE_MAX_STATES.defaultValue(), maxBatchSize);
             return new MambaInference(new MambaOperatorConfig(model, backend, maxBatchSize, maxBatchDelay, cache,
-                    stateTtl, fingerprintPolicy, cpuThreads, cudaMatmul), uid, name);
+                    stateTtl, fingerprintPolicy, cpuThreads, cudaMatmul, cudaDevice), uid, name);
         }
     }
 }

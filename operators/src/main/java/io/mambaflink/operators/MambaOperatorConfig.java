@@ -17,16 +17,18 @@ import java.time.Duration;
  * @param fingerprintPolicy what to do with another model's state
  * @param cpuThreads        CPU engine threads
  * @param cudaMatmul        operand precision of the CUDA engine's batched matrix products
+ * @param cudaDevice        CUDA device ordinal, or -1: the GPU Flink assigned to the task, else subtask index modulo
+ *                          the visible devices ({@link GpuAssignment})
  */
 public record MambaOperatorConfig(ModelSource model, Backend backend, int maxBatchSize, Duration maxBatchDelay,
-        int cacheMaxStates, Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads, MatmulPrecision cudaMatmul)
-        implements Serializable {
+        int cacheMaxStates, Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads, MatmulPrecision cudaMatmul,
+        int cudaDevice) implements Serializable {
 
-    /** With float32-accurate CUDA matrix products. */
+    /** With float32-accurate CUDA matrix products on the automatically chosen device. */
     public MambaOperatorConfig(ModelSource model, Backend backend, int maxBatchSize, Duration maxBatchDelay, int cacheMaxStates,
             Duration stateTtl, FingerprintPolicy fingerprintPolicy, int cpuThreads) {
         this(model, backend, maxBatchSize, maxBatchDelay, cacheMaxStates, stateTtl, fingerprintPolicy, cpuThreads,
-                MatmulPrecision.FLOAT32);
+                MatmulPrecision.FLOAT32, -1);
     }
 
     public MambaOperatorConfig {
@@ -58,6 +60,10 @@ public record MambaOperatorConfig(ModelSource model, Backend backend, int maxBat
         }
         if (cudaMatmul == null) {
             throw new IllegalArgumentException(MambaOptions.CUDA_MATMUL_PRECISION.key() + " is required");
+        }
+        if (cudaDevice < -1) {
+            throw new IllegalArgumentException(MambaOptions.CUDA_DEVICE.key() + " must be a device ordinal >= 0, or -1 for automatic, found "
+                    + cudaDevice);
         }
     }
 }

@@ -69,4 +69,12 @@ public final class MambaOptions {
                     + "1.24x faster device steps for a mamba-130m-sized Mamba-1 at batch 4096 on an H100, errors of ~1e-3 in "
                     + "outputs and ~4e-3 in states against float32. "
                     + "Accumulation and states stay float32 either way; the CPU engine always computes in float32.");
+
+    public static final ConfigOption<Integer> CUDA_DEVICE = ConfigOptions.key("mamba.cuda.device")
+            .intType()
+            .defaultValue(-1)
+            .withDescription("CUDA device ordinal of the CUDA backend. -1 (default): the GPU that Flink's external "
+                    + "resource framework assigned to the task (external-resource.gpu.*; several: one per subtask in "
+                    + "turn), else subtask index modulo the devices the TaskManager sees. Flink numbers GPUs as "
+                    + "nvidia-smi does: run TaskManagers with CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA agrees.");
 }

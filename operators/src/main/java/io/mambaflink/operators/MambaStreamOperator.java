@@ -130,12 +130,24 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         return Engines.create(model, options);
     }
 
+    /** This instance's CUDA device ({@link GpuAssignment}); 0 where CUDA is not in play. */
+    private int cudaDevice() {
+        if (config.backend() == io.mambaflink.kernels.engine.Backend.CPU || !io.mambaflink.kernels.cuda.CudaSupport.available()) {
+            return 0;
+        }
+        int device = GpuAssignment.pick(config.cudaDevice(),
+                GpuAssignment.indexes(getRuntimeContext().getExternalResourceInfos(GpuAssignment.FLINK_GPU_RESOURCE)),
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), io.mambaflink.kernels.cuda.CudaSupport.deviceCount());
+        LOG.info("subtask {} steps on CUDA device {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), device);
+        return device;
+    }
+
     @Override
     public void open() throws Exception {
         super.open();
         model = config.model().load();
         EngineOptions options = new EngineOptions(config.backend(), config.cacheMaxStates(), config.maxBatchSize(),
-                config.cpuThreads(), EngineOptions.StateMode.RESIDENT, 0, config.cudaMatmul());
+                config.cpuThreads(), EngineOptions.StateMode.RESIDENT, cudaDevice(), config.cudaMatmul());
         engine = createEngine(model, options);
         batch = engine.newBatch();
         rowEvents = new Pending[config.maxBatchSize()];

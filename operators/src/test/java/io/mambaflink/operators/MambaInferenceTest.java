@@ -21,6 +21,7 @@ class MambaInferenceTest {
         assertThat(c.stateTtl()).isNull();
         assertThat(c.fingerprintPolicy()).isEqualTo(FingerprintPolicy.FAIL);
         assertThat(c.cudaMatmul()).isEqualTo(io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision.FLOAT32);
+        assertThat(c.cudaDevice()).isEqualTo(-1);
     }
 
     @Test
@@ -34,11 +35,12 @@ class MambaInferenceTest {
                 "mamba.state.ttl", "1 h",
                 "mamba.state.fingerprint-policy", "RESET",
                 "mamba.cpu.threads", "2",
-                "mamba.cuda.matmul-precision", "BF16"));
+                "mamba.cuda.matmul-precision", "BF16",
+                "mamba.cuda.device", "1"));
         MambaOperatorConfig c = MambaInference.fromConfiguration(conf).build().config();
         assertThat(c).isEqualTo(new MambaOperatorConfig(ModelSource.path("/models/t"), Backend.CPU, 64,
                 Duration.ofMillis(25), 1000, Duration.ofHours(1), FingerprintPolicy.RESET, 2,
-                io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision.BF16));
+                io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision.BF16, 1));
     }
 
     @Test

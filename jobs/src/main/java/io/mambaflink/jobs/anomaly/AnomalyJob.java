@@ -110,6 +110,7 @@ public final class AnomalyJob {
                 .setMaxBatchSize(o.batchMaxSize)
                 .setMaxBatchDelay(o.batchMaxDelay())
                 .setCacheMaxStates(o.cacheMaxStates)
+                .setCudaDevice(o.cudaDevice)
                 .setUid("mamba-inference")
                 .setName("Mamba inference")
                 .build()

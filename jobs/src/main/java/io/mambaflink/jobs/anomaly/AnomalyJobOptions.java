@@ -33,6 +33,7 @@ public final class AnomalyJobOptions implements Serializable {
         KEYS.put("mamba.batch.max-size", "events per engine batch (default 256)");
         KEYS.put("mamba.batch.max-delay", "longest wait of a buffered event, ms (default 10)");
         KEYS.put("mamba.cache.max-states", "hot stream states kept in memory per subtask (default 4096)");
+        KEYS.put("mamba.cuda.device", "CUDA device of the cuda backend; -1: Flink's GPU assignment, else subtask modulo devices (default -1)");
         KEYS.put("checkpoint.interval", "checkpoint interval, ms; exactly-once output is committed at each (default 2000)");
         KEYS.put("checkpoint.dir", "checkpoint directory URI or path (default: a temporary folder)");
         KEYS.put("parallelism", "job parallelism (default 1)");
@@ -55,6 +56,8 @@ public final class AnomalyJobOptions implements Serializable {
     public long batchMaxDelayMs = 10;
     /** Hot states per subtask; beyond it, states go back to RocksDB, least recently used first. */
     public int cacheMaxStates = 4096;
+    /** -1: Flink's GPU assignment, else subtask index modulo the visible devices. */
+    public int cudaDevice = -1;
     public long checkpointIntervalMs = 2000;
     /** null: a temporary folder. */
     public String checkpointDir;
@@ -92,6 +95,7 @@ public final class AnomalyJobOptions implements Serializable {
         o.batchMaxSize = integer(p, "mamba.batch.max-size", o.batchMaxSize);
         o.batchMaxDelayMs = longValue(p, "mamba.batch.max-delay", o.batchMaxDelayMs);
         o.cacheMaxStates = integer(p, "mamba.cache.max-states", o.cacheMaxStates);
+        o.cudaDevice = integer(p, "mamba.cuda.device", o.cudaDevice);
         o.checkpointIntervalMs = longValue(p, "checkpoint.interval", o.checkpointIntervalMs);
         o.checkpointDir = p.getProperty("checkpoint.dir", o.checkpointDir);
         o.parallelism = integer(p, "parallelism", o.parallelism);

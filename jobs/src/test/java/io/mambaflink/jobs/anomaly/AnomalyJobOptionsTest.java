@@ -16,7 +16,7 @@ class AnomalyJobOptionsTest {
     void flagsOverrideThePropertiesFile(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("job.properties");
         Files.writeString(file, "bootstrap.servers=a:9092\ninput.topic=in\nparallelism=3\nthreshold=7.5\n"
-                + "mamba.batch.max-delay=25\ncheckpoint.interval=1000\n");
+                + "mamba.batch.max-delay=25\ncheckpoint.interval=1000\nmamba.cuda.device=1\n");
         JobFlags flags = new JobFlags();
         new CommandLine(flags).parseArgs("--properties", file.toString(), "--bootstrap-servers", "b:9092", "--batch-size", "64");
         AnomalyJobOptions o = AnomalyJobOptions.fromProperties(flags.toProperties()).validate();
@@ -28,6 +28,7 @@ class AnomalyJobOptionsTest {
         assertThat(o.batchMaxSize).isEqualTo(64);
         assertThat(o.batchMaxDelayMs).isEqualTo(25);
         assertThat(o.checkpointIntervalMs).isEqualTo(1000);
+        assertThat(o.cudaDevice).isEqualTo(1);
     }
 
     @Test
