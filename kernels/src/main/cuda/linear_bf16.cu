@@ -87,6 +87,51 @@ MF_DEVICE void bf_load_tile(float* as, __nv_bfloat16* bh, __nv_bfloat16* bl, con
     }
 }
 
+// y (+)= acc (+ bias) for one block's tile. Accumulator (i, j): c0 c1 at (row g, outputs 2t, 2t + 1), c2 c3 at row
+// g + 8 of fragment (i, j) of warp (wm, wn). Split-K blocks (gridDim.z > 1) add atomically.
+template <int BM, int BN, int WM, int WN, int FM, int FN>
+MF_DEVICE void bf_epilogue(float (&acc)[FM][FN][4], int m0, int o0, int n, int out, int wm, int wn, int g, int t,
+                           const float* __restrict__ bias, float* __restrict__ y, int y_stride, int accumulate) {
+    bool atomic = gridDim.z > 1;
+    bool add_bias = bias && blockIdx.z == 0;
+    bool pairs = !atomic && (y_stride & 1) == 0 && (reinterpret_cast<size_t>(y) & 7) == 0;
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int row = m0 + wm * (BM / WM) + i * 16 + g + 8 * h;
+            if (row >= n) continue;
+            float* yr = y + (size_t)row * y_stride;
+#pragma unroll
+            for (int j = 0; j < FN; j++) {
+                int col = o0 + wn * (BN / WN) + j * 8 + 2 * t;
+                float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
+                if (add_bias) {
+                    if (col < out) v0 += bias[col];
+                    if (col + 1 < out) v1 += bias[col + 1];
+                }
+                if (pairs && col + 1 < out) {
+                    float2* p = reinterpret_cast<float2*>(yr + col);
+                    if (accumulate) {
+                        float2 old = *p;
+                        v0 += old.x;
+                        v1 += old.y;
+                    }
+                    *p = make_float2(v0, v1);
+                } else {
+                    if (col < out) {
+                        if (atomic) atomicAdd(yr + col, v0);
+                        else yr[col] = accumulate ? yr[col] + v0 : v0;
+                    }
+                    if (col + 1 < out) {
+                        if (atomic) atomicAdd(yr + col + 1, v1);
+                        else yr[col + 1] = accumulate ? yr[col + 1] + v1 : v1;
+                    }
+                }
+            }
+        }
+}
+
 // One (BM x BN) output tile per block; WM x WN warps, each (BM / WM) x (BN / WN) as FM x FN fragments of 16 x 8.
 template <int BM, int BN, int WM, int WN, int PASSES, int STAGES>
 MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
@@ -189,45 +234,7 @@ MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict
         }
     }
     cp_async_wait<0>();
-    // Accumulator (i, j): c0 c1 at (row g, outputs 2t, 2t + 1), c2 c3 at row g + 8.
-    bool atomic = gridDim.z > 1;
-    bool add_bias = bias && blockIdx.z == 0;
-    bool pairs = !atomic && (y_stride & 1) == 0 && (reinterpret_cast<size_t>(y) & 7) == 0;
-#pragma unroll
-    for (int i = 0; i < FM; i++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int row = m0 + wm * (BM / WM) + i * 16 + g + 8 * h;
-            if (row >= n) continue;
-            float* yr = y + (size_t)row * y_stride;
-#pragma unroll
-            for (int j = 0; j < FN; j++) {
-                int col = o0 + wn * (BN / WN) + j * 8 + 2 * t;
-                float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-                if (add_bias) {
-                    if (col < out) v0 += bias[col];
-                    if (col + 1 < out) v1 += bias[col + 1];
-                }
-                if (pairs && col + 1 < out) {
-                    float2* p = reinterpret_cast<float2*>(yr + col);
-                    if (accumulate) {
-                        float2 old = *p;
-                        v0 += old.x;
-                        v1 += old.y;
-                    }
-                    *p = make_float2(v0, v1);
-                } else {
-                    if (col < out) {
-                        if (atomic) atomicAdd(yr + col, v0);
-                        else yr[col] = accumulate ? yr[col] + v0 : v0;
-                    }
-                    if (col + 1 < out) {
-                        if (atomic) atomicAdd(yr + col + 1, v1);
-                        else yr[col + 1] = accumulate ? yr[col + 1] + v1 : v1;
-                    }
-                }
-            }
-        }
+    bf_epilogue<BM, BN, WM, WN, FM, FN>(acc, m0, o0, n, out, wm, wn, g, t, bias, y, y_stride, accumulate);
 }
 
 #define BF16_ARGS                                                                                                   \

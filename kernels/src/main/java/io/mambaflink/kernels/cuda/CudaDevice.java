@@ -24,6 +24,8 @@ public final class CudaDevice {
     private final String name;
     private final int multiprocessors;
     private final int computeMajor;
+    /** True when the sm_90a build is loaded, whose wgmma kernels may run. */
+    private final boolean wgmma;
 
     /** The device with this ordinal; opens its context and loads the kernels on first use. */
     public static synchronized CudaDevice get(int ordinal) {
@@ -43,21 +45,28 @@ public final class CudaDevice {
         byte[] nameBytes = new byte[256];
         int[] sm = new int[1];
         int[] major = new int[1];
+        int[] minor = new int[1];
         try {
             JCudaDriver.cuDeviceGet(device, ordinal);
             JCudaDriver.cuDeviceGetName(nameBytes, nameBytes.length, device);
             JCudaDriver.cuDeviceGetAttribute(sm, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
             JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+            JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
             JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
             JCudaDriver.cuCtxSetCurrent(context);
         } catch (CudaException e) {
             throw Cu.fail("cuDevicePrimaryCtxRetain", "device " + ordinal, e);
         }
+        // compute capability 9.0 (H100, H200): the sm_90a build, with the wgmma kernels, unless switched off
+        byte[] sm90a = major[0] == 9 && minor[0] == 0 && !"false".equals(System.getProperty("mambaflink.cuda.wgmma"))
+                ? CudaSupport.fatbin(CudaSupport.FATBIN_SM90A_RESOURCE) : null;
+        String resource = sm90a != null ? CudaSupport.FATBIN_SM90A_RESOURCE : CudaSupport.FATBIN_RESOURCE;
         try {
-            JCudaDriver.cuModuleLoadData(module, CudaSupport.fatbin());
+            JCudaDriver.cuModuleLoadData(module, sm90a != null ? sm90a : CudaSupport.fatbin());
         } catch (CudaException e) {
-            throw Cu.fail("cuModuleLoadData", CudaSupport.FATBIN_RESOURCE + " on device " + ordinal, e);
+            throw Cu.fail("cuModuleLoadData", resource + " on device " + ordinal, e);
         }
+        this.wgmma = sm90a != null;
         int len = 0;
         while (len < nameBytes.length && nameBytes[len] != 0) {
             len++;
@@ -103,6 +112,11 @@ public final class CudaDevice {
 
     public int computeMajor() {
         return computeMajor;
+    }
+
+    /** True when the wgmma kernels (sm_90a build) are loaded on this device. */
+    public boolean wgmma() {
+        return wgmma;
     }
 
     /** Free and total device memory in bytes. */

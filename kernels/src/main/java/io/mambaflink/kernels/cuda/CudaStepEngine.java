@@ -102,6 +102,9 @@ public final class CudaStepEngine implements StepEngine {
     private final Dev dbc;
     private final Dev dtv;
     private final Dev y;
+    /** The activations' bf16 halves for the wgmma products, or null. */
+    private final Dev xHi;
+    private final Dev xLo;
     private final Dev[] allocations;
 
     private final EmbedKernel embed;
@@ -166,7 +169,7 @@ public final class CudaStepEngine implements StepEngine {
         }
         this.splits = sp;
         HostStatePool hp = null;
-        Dev[] alloc = new Dev[12];
+        Dev[] alloc = new Dev[14];
         int k = 0;
         Pointer ch = null;
         Pointer fh = null;
@@ -186,6 +189,11 @@ public final class CudaStepEngine implements StepEngine {
             alloc[k++] = dbc = alloc("x_proj output", c.arch() == Arch.MAMBA1 ? (long) b * dbcDim() : 1);
             alloc[k++] = dtv = alloc("dt_proj output", c.arch() == Arch.MAMBA1 ? (long) b * c.dInner() : 1);
             alloc[k++] = y = alloc("ssm output", (long) b * c.dInner());
+            // wgmma products (compute capability 9.0): the activations' bf16 halves, (maxBatch, widest input) each
+            boolean wgScratch = device.wgmma() && b >= LinearKernel.WG_MIN_ROWS && !refKernels;
+            long widest = Math.max(Math.max(c.dModel(), c.dInner()), Math.max(c.inputDim(), c.dtRank()));
+            alloc[k++] = xHi = wgScratch ? alloc("activations, bf16 hi", (b * widest + 1) / 2) : null;
+            alloc[k++] = xLo = wgScratch ? alloc("activations, bf16 lo", (b * widest + 1) / 2) : null;
             ch = Cu.allocHost("control block", 4L * (1 + 2L * b));
             fh = Cu.allocHost("features", 4L * b * c.inputDim());
             oh = Cu.allocHost("outputs", 4L * b * c.outputDim());
@@ -231,6 +239,9 @@ public final class CudaStepEngine implements StepEngine {
         this.embed = new EmbedKernel(device);
         this.rmsNorm = new RmsNormKernel(device);
         this.linear = new LinearKernel(device);
+        if (xHi != null) {
+            linear.setActivationSplit(new LinearKernel.Split(xHi, xLo));
+        }
         this.conv = new Conv1dUpdateKernel(device);
         this.ssm1 = new Ssm1UpdateKernel(device);
         this.ssm2 = new Ssm2UpdateKernel(device);

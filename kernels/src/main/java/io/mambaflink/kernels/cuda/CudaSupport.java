@@ -13,6 +13,8 @@ import org.slf4j.LoggerFactory;
 public final class CudaSupport {
     /** Classpath resource that the kernels module's {@code cuda} profile writes with nvcc. */
     public static final String FATBIN_RESOURCE = "io/mambaflink/kernels/cuda/mamba.fatbin";
+    /** The same kernels built for sm_90a (with the wgmma ones): loaded instead on compute capability 9.0 devices. */
+    public static final String FATBIN_SM90A_RESOURCE = "io/mambaflink/kernels/cuda/mamba_sm90a.fatbin";
 
     private static final Logger LOG = LoggerFactory.getLogger(CudaSupport.class);
 
@@ -83,13 +85,19 @@ public final class CudaSupport {
 
     /** The fatbin's bytes. */
     static byte[] fatbin() {
-        try (InputStream in = CudaSupport.class.getClassLoader().getResourceAsStream(FATBIN_RESOURCE)) {
-            if (in == null) {
-                throw new IllegalStateException("classpath resource " + FATBIN_RESOURCE + " is missing");
-            }
-            return in.readAllBytes();
+        byte[] b = fatbin(FATBIN_RESOURCE);
+        if (b == null) {
+            throw new IllegalStateException("classpath resource " + FATBIN_RESOURCE + " is missing");
+        }
+        return b;
+    }
+
+    /** A fatbin resource's bytes, or null when the jar has none by that name. */
+    static byte[] fatbin(String resource) {
+        try (InputStream in = CudaSupport.class.getClassLoader().getResourceAsStream(resource)) {
+            return in == null ? null : in.readAllBytes();
         } catch (IOException e) {
-            throw new IllegalStateException("cannot read " + FATBIN_RESOURCE + ": " + e.getMessage(), e);
+            throw new IllegalStateException("cannot read " + resource + ": " + e.getMessage(), e);
         }
     }
 }

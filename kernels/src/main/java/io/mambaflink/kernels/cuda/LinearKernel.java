@@ -107,6 +107,11 @@ public final class LinearKernel {
     /** linear_bf16.cu's builds, by [tile][passes 3, 1]. */
     private final CUfunction[][] bf16 = new CUfunction[BF16_TILES.length][2];
     private final int multiprocessors;
+    /** wgmma builds [x3, x1] (linear_wgmma.cu) where the device runs the sm_90a fatbin, else null. */
+    private final CUfunction[] wg;
+    private final CUfunction wgSplitRows;
+    /** x's bf16 halves for the wgmma products, (rows, in) each; null: the mma.sync kernels run instead. */
+    private Split xSplit;
 
     public LinearKernel(CudaDevice device) {
         this.ref = device.function("linear_ref");
@@ -116,6 +121,15 @@ public final class LinearKernel {
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
+        if (device.wgmma()) {
+            this.wg = new CUfunction[] {device.function("wg_gemm_x3"), device.function("wg_gemm_x1")};
+            allowSmem(wg[0], "wg_gemm_x3", wgSmemBytes(true));
+            allowSmem(wg[1], "wg_gemm_x1", wgSmemBytes(false));
+            this.wgSplitRows = device.function("bf16_split_rows");
+        } else {
+            this.wg = null;
+            this.wgSplitRows = null;
+        }
         allowSmem(tcBig, "linear_tf32x3_big", smemBytes(true));
         for (int t = 0; t < BF16_TILES.length; t++) {
             for (int p = 0; p < 2; p++) {
@@ -157,6 +171,31 @@ public final class LinearKernel {
             }
         }
         return BF16_TILES.length - 1;
+    }
+
+    /**
+     * Buckets of at least this many rows use the wgmma products (their blocks are 128 rows tall), for products of at
+     * least half as many 128 x 128 blocks as the device has SMs; thinner ones (x_proj; out_proj and dt_proj at batch
+     * 512) measured faster on the mma.sync kernels with split-K.
+     */
+    static final int WG_MIN_ROWS = 128;
+
+    /** linear_wgmma.cu's stages of 64-wide K tiles: x3 3 stages of 4 operands, x1 4 of 2; 16 KB each, 1 KB alignment. */
+    static int wgSmemBytes(boolean three) {
+        return (three ? 3 * 4 : 4 * 2) * 128 * 64 * 2 + 1024;
+    }
+
+    /** True when this device runs the wgmma products (sm_90a build loaded). */
+    public boolean wgmma() {
+        return wg != null;
+    }
+
+    /**
+     * Gives the bf16 products room for x's bf16 halves (each at least rows * in / 2 floats of the products to come), which
+     * the wgmma kernels read; null, or a device without them, keeps the mma.sync kernels.
+     */
+    public void setActivationSplit(Split scratch) {
+        this.xSplit = scratch;
     }
 
     /** Lets {@code f} use {@code bytes} of dynamic shared memory (above the default 48 KB). */
@@ -336,13 +375,30 @@ public final class LinearKernel {
             case BF16X3, BF16X1 -> {
                 split.hi().checkMatrix(name, out, in / 2, in / 2);
                 split.lo().checkMatrix(name, out, in / 2, in / 2);
+                boolean three = v == Variant.BF16X3;
+                int wgBlocks = ((out + 127) / 128) * ((rows + 127) / 128);
+                if (wg != null && xSplit != null && rows >= WG_MIN_ROWS && 2 * wgBlocks >= multiprocessors
+                        && xSplit.hi().floats() >= (long) rows * in / 2
+                        && xSplit.lo().floats() >= (long) rows * in / 2 && xSplit.hi().aligned16() && xSplit.lo().aligned16()) {
+                    // Hopper: x split into bf16 halves once, then the product on wgmma
+                    Pointer c = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), Pointer.to(new int[] {in}),
+                            xSplit.hi().arg(), three ? xSplit.lo().arg() : Dev.NONE.arg());
+                    Cu.launch("bf16_split_rows", wgSplitRows, Math.min(4 * multiprocessors, (rows * (in / 4) + 255) / 256), 1, 1, 256, 0, s,
+                            c);
+                    int[] k = splitK(name, s, wgBlocks, wgBlocks, rows, in, out, y, yStride, accumulate); // (no split)
+                    Pointer p = Pointer.to(nRows.arg(), xSplit.hi().arg(), xSplit.lo().arg(), split.hi().arg(), split.lo().arg(), bias.arg(),
+                            Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
+                            Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {k[1]}));
+                    Cu.launch(three ? "wg_gemm_x3" : "wg_gemm_x1", wg[three ? 0 : 1], (out + 127) / 128, (rows + 127) / 128, k[0], 256,
+                            wgSmemBytes(three), s, p);
+                    return;
+                }
                 int ti = bf16Tile(rows, out);
                 Bf16Tile t = BF16_TILES[ti];
                 int[] k = splitK(name, s, t.blocks(rows, out), 2 * multiprocessors, rows, in, out, y, yStride, accumulate);
                 Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), split.hi().arg(), split.lo().arg(),
                         bias.arg(), Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
                         Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {k[1]}));
-                boolean three = v == Variant.BF16X3;
                 Cu.launch(t.kernel(three), bf16[ti][three ? 0 : 1], (out + t.bn() - 1) / t.bn(), (rows + t.bm() - 1) / t.bm(), k[0],
                         t.threads(), t.smemBytes(), s, p);
             }

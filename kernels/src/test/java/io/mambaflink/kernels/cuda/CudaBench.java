@@ -41,8 +41,8 @@ public final class CudaBench {
             return;
         }
         double copy = copyBandwidth();
-        System.out.printf(Locale.ROOT, "device: %s, %d SMs; copy bandwidth (cuMemcpyDtoD, bytes read + written): %.0f GB/s%n%n",
-                device.name(), device.multiprocessors(), copy / 1e9);
+        System.out.printf(Locale.ROOT, "device: %s, %d SMs, wgmma kernels %s; copy bandwidth (cuMemcpyDtoD, bytes read + written): %.0f GB/s%n%n",
+                device.name(), device.multiprocessors(), device.wgmma() ? "on (sm_90a build)" : "off", copy / 1e9);
         System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
         System.out.println("|---|---|---|---|---|---|---|---|---|");
         if (what.equals("all") || what.equals("m1")) {
@@ -268,8 +268,10 @@ public final class CudaBench {
             float[] ref = CudaTestSupport.download(yRef);
             String[] versions = rows == 1 ? new String[] {"linear_gemv"}
                     : new String[] {"linear_tf32x3_big", "linear_tf32x1_big", "linear_bf16x3_w", "linear_bf16x3", "linear_bf16x3_s",
-                        "linear_bf16x1_w", "linear_bf16x1", "linear_bf16x1_s"};
+                        "linear_bf16x1_w", "linear_bf16x1", "linear_bf16x1_s", "wg_gemm_x3", "wg_gemm_x1"};
             LinearKernel.Split split = null;
+            Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * in), (long) rows * in / 2);
+            Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * in), (long) rows * in / 2);
             if (rows > 1) {
                 long half = ((long) out * in + 1) / 2;
                 split = new LinearKernel.Split(Dev.of("w hi", Cu.alloc("w hi", 4 * half), half), Dev.of("w lo", Cu.alloc("w lo", 4 * half), half));
@@ -281,6 +283,27 @@ public final class CudaBench {
                 Runnable launch;
                 if (v.equals("linear_gemv")) {
                     launch = () -> lin.launch(s, LinearKernel.Variant.GEMV, nr, rows, x, in, Dev.NONE, 0f, w, Dev.NONE, in, out, y, out, false);
+                } else if (v.startsWith("wg_")) {
+                    if (!device.wgmma()) {
+                        continue;
+                    }
+                    boolean three = v.endsWith("x3");
+                    int smem = (three ? 3 * 4 : 4 * 2) * 128 * 64 * 2 + 1024;
+                    jcuda.driver.CUfunction f = device.function(v);
+                    LinearKernel.allowSmem(f, v, smem);
+                    jcuda.driver.CUfunction conv = device.function("bf16_split_rows");
+                    // timed with the split of x into bf16 halves that precedes it
+                    jcuda.Pointer c = jcuda.Pointer.to(nr.arg(), x.arg(), jcuda.Pointer.to(new int[] {in}), jcuda.Pointer.to(new int[] {in}),
+                            xh.arg(), three ? xl.arg() : Dev.NONE.arg());
+                    jcuda.Pointer p = jcuda.Pointer.to(nr.arg(), xh.arg(), xl.arg(), split.hi().arg(), split.lo().arg(), Dev.NONE.arg(),
+                            jcuda.Pointer.to(new int[] {in}), jcuda.Pointer.to(new int[] {out}), y.arg(), jcuda.Pointer.to(new int[] {out}),
+                            jcuda.Pointer.to(new int[] {0}), jcuda.Pointer.to(new int[] {(in + 63) / 64 * 64}));
+                    int gx = (out + 127) / 128; // k_per_split: all of K in one block
+                    int gy = (rows + 127) / 128;
+                    launch = () -> {
+                        Cu.launch("bf16_split_rows", conv, 4 * device.multiprocessors(), 1, 1, 256, 0, s, c);
+                        Cu.launch(v, f, gx, gy, 1, 256, smem, s, p);
+                    };
                 } else if (v.startsWith("linear_bf16")) {
                     LinearKernel.Bf16Tile tile = java.util.Arrays.stream(LinearKernel.BF16_TILES)
                             .filter(t -> v.equals(t.kernel(true)) || v.equals(t.kernel(false))).findFirst().orElseThrow();
@@ -317,7 +340,7 @@ public final class CudaBench {
                 System.out.printf(Locale.ROOT, "| %s | %d x %d -> %d | %.1e | %.3f | %.1f | %.0f |%n", v, rows, in, out, err, ms,
                         2.0 * rows * in * out / (ms / 1e3) / 1e12, 4.0 * in * out / (ms / 1e3) / 1e9);
             }
-            CudaTestSupport.free(nr, x, w, yRef, y);
+            CudaTestSupport.free(nr, x, w, yRef, y, xh, xl);
             if (split != null) {
                 CudaTestSupport.free(split.hi(), split.lo());
             }

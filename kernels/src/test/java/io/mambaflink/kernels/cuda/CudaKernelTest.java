@@ -77,12 +77,20 @@ class CudaKernelTest {
         splitter.split(w, (long) out * in, split);
         splitter.finish();
         Dev yFast = upload("y_fast", y0);
-        for (LinearKernel.Variant v : versions) {
+        // on compute capability 9.0, the bf16 versions once more with x's bf16 halves given: the wgmma kernels
+        Dev xHi = upload("x bf16 hi", new float[(rows * in + 1) / 2]);
+        Dev xLo = upload("x bf16 lo", new float[(rows * in + 1) / 2]);
+        boolean wgRuns = lin.wgmma() && rows >= LinearKernel.WG_MIN_ROWS && versions.length > 1;
+        for (int run = 0; run < versions.length + (wgRuns ? 2 : 0); run++) {
+            LinearKernel.Variant v = run < versions.length ? versions[run]
+                    : run == versions.length ? LinearKernel.Variant.BF16X3 : LinearKernel.Variant.BF16X1;
+            lin.setActivationSplit(run < versions.length ? null : new LinearKernel.Split(xHi, xLo));
             Cu.htod("y_fast", yFast.ptr(), jcuda.Pointer.to(y0), 4L * y0.length);
             lin.launch(stream, v, nr, rows, x, in, Dev.NONE, 0f, w, split, b, in, out, yFast, out, accumulate, null);
             Cu.sync("linear test", stream);
             double err = relErr(download(yFast), download(yRef), 0, n * out);
-            System.out.printf("linear %s rows %d/%d in %d out %d: max rel err %.3e%n", v, n, rows, in, out, err);
+            System.out.printf("linear %s%s rows %d/%d in %d out %d: max rel err %.3e%n", v, run < versions.length ? "" : " (wgmma)", n,
+                    rows, in, out, err);
             // bf16x1 rounds both operands to 8 mantissa bits; bf16x3 keeps ~16 of each (in % 8 != 0 runs 3xTF32 instead)
             double bound = v == LinearKernel.Variant.BF16X1 && in % 8 == 0 ? 1e-2
                     : v == LinearKernel.Variant.BF16X3 && in % 8 == 0 ? 3e-5 : 2e-6 * Math.sqrt(in) + 1e-6;
@@ -93,7 +101,8 @@ class CudaKernelTest {
                 assertThat(after[i]).as("row past n_rows untouched").isEqualTo(y0[i]);
             }
         }
-        free(hi, lo);
+        lin.setActivationSplit(null);
+        free(hi, lo, xHi, xLo);
         LinearKernel.Variant v = picked;
         if (v == LinearKernel.Variant.GEMV) {
             Dev nw = upload("norm_w", uniform(rnd, in, 1));

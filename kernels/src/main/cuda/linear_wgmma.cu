@@ -1,0 +1,163 @@
+// wg_gemm_x1, wg_gemm_x3: linear_bf16.cu's products on Hopper's asynchronous warpgroup tensor-core instruction
+// (wgmma.mma_async, sm_90a only: the build makes a second fatbin for it, loaded on compute capability 9.0 devices; in
+// every other build these kernels are empty and never launched).
+//
+//   y[r, o] = (accumulate ? y[r, o] : 0) + bias[o] + sum_k x[r, k] W[o, k]
+//   x1: x_hi w_hi;  x3: x_lo w_hi + x_hi w_lo + x_hi w_hi (float32-accurate, as linear_bf16x3)
+//
+// Shapes:  x_hi, x_lo (rows, in) bf16 dense (bf16_split_rows makes them from the float32 activations); w_hi, w_lo
+//          (out, in) bf16 (DeviceWeights' split); in % 8 == 0; bias (out) or null; y (rows, out) float32 stride
+//          y_stride. x_lo, w_lo are not read by x1.
+// Launch:  grid (ceil(out / 128), ceil(rows / 128), splits), block 256 = 2 warpgroups, each 64 rows x 128 outputs
+//          (m64n128k16); K tiles of 64 in shared-memory stages (4 for x1, 3 for x3) filled by cp.async in the
+//          128-byte swizzle and read by the tensor cores through matrix descriptors; stages - 2 tiles load while one
+//          is multiplied and the previous one's wgmma group may still run. Split-K as in linear.cu. Dynamic shared
+//          memory: stages * (2 or 4 operands) * 16 KB + 1 KB for alignment.
+// bf16_split_rows: hi[r, :] = bf16(x[r, :]), lo[r, :] = bf16(x - hi) (lo may be null), r < n_rows; x_stride % 4 == 0.
+#include "common.cuh"
+#include <cuda_bf16.h>
+
+
+extern "C" __global__ void bf16_split_rows(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
+                                           int cols, __nv_bfloat16* __restrict__ hi, __nv_bfloat16* __restrict__ lo) {
+    int q4 = cols >> 2;
+    long long total = (long long)*n_rows * q4;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+        long long r = i / q4;
+        int q = (int)(i - r * q4);
+        float4 v = *reinterpret_cast<const float4*>(x + r * x_stride + 4 * q);
+        __nv_bfloat162 h0 = __floats2bfloat162_rn(v.x, v.y), h1 = __floats2bfloat162_rn(v.z, v.w);
+        __nv_bfloat162* hp = reinterpret_cast<__nv_bfloat162*>(hi + r * cols + 4 * q);
+        hp[0] = h0;
+        hp[1] = h1;
+        if (lo) {
+            float2 f0 = __bfloat1622float2(h0), f1 = __bfloat1622float2(h1);
+            __nv_bfloat162* lp = reinterpret_cast<__nv_bfloat162*>(lo + r * cols + 4 * q);
+            lp[0] = __floats2bfloat162_rn(v.x - f0.x, v.y - f0.y);
+            lp[1] = __floats2bfloat162_rn(v.z - f1.x, v.w - f1.y);
+        }
+    }
+}
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_ENABLED 1
+#endif
+
+#ifdef WG_ENABLED
+// d (64 x 128 f32 per warpgroup, 64 per thread) += a (64 x 16, shared: desc a) b (16 x 128, shared: desc b)
+MF_DEVICE void wg_mma_ss(float* d, unsigned long long da, unsigned long long db) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(1));
+}
+
+// Descriptor of a K-major tile with 64-element (128-byte) rows in the 128-byte swizzle: 8-row groups 1024 bytes
+// apart (stride byte offset), leading byte offset unused, layout type 1 (bits 62-63). The tile starts 1024-byte
+// aligned; a k16 step inside it is a 32-byte start offset (the swizzle applies to the address bits).
+MF_DEVICE unsigned long long wg_desc(const void* smem) {
+    unsigned long long addr = (unsigned long long)__cvta_generic_to_shared(smem);
+    return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+// (ROWS x 64) bf16 tile rows r0.. of a row-major (rows, ld) matrix, 128-byte rows with 16-byte chunk c of row r at
+// chunk c ^ (r % 8) (the 128-byte swizzle); zero past r_end / k_end.
+template <int ROWS>
+MF_DEVICE void wg_load(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end) {
+#pragma unroll
+    for (int i = 0; i < ROWS * 8 / 256; i++) {
+        int c = threadIdx.x + 256 * i;
+        int row = c >> 3, kc = c & 7;
+        int k = k0 + kc * 8;
+        bool ok = r0 + row < r_end && k < k_end;
+        cp_async16(dst + row * 64 + ((kc ^ (row & 7)) << 3), ok ? src + (size_t)(r0 + row) * ld + k : src, ok ? 16 : 0);
+    }
+}
+#endif
+
+template <bool LO, int STAGES>
+MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __restrict__ x_hi,
+                       const __nv_bfloat16* __restrict__ x_lo, const __nv_bfloat16* __restrict__ w_hi,
+                       const __nv_bfloat16* __restrict__ w_lo, const float* __restrict__ bias, int in, int out,
+                       float* __restrict__ y, int y_stride, int accumulate, int k_per_split) {
+#ifdef WG_ENABLED
+    constexpr int BK = 64;
+    constexpr int DIST = STAGES - 2;             // tiles loading ahead
+    constexpr int TILE = 128 * BK;               // bf16 per operand tile (16 KB)
+    constexpr int STAGE = (LO ? 4 : 2) * TILE;   // x hi, w hi (, x lo, w lo)
+    extern __shared__ __align__(1024) unsigned char wg_smem[];
+    // the swizzle needs 1024-byte aligned tiles: round the window up (the launch asks for 1 KB more)
+    unsigned base = (unsigned)__cvta_generic_to_shared(wg_smem);
+    __nv_bfloat16* sm = reinterpret_cast<__nv_bfloat16*>(wg_smem + (((base + 1023) & ~1023u) - base));
+    int n = *n_rows;
+    int m0 = blockIdx.y * 128;
+    if (m0 >= n) return;
+    int o0 = blockIdx.x * 128;
+    int k_begin = blockIdx.z * k_per_split;
+    int k_end = min(in, k_begin + k_per_split);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int wg = warp >> 2;  // warpgroup: rows 64 wg .. 64 wg + 63 of the tile
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] = 0.0f;
+    int tiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
+    auto load = [&](int t) {
+        __nv_bfloat16* st = sm + (t % STAGES) * STAGE;
+        int k0 = k_begin + t * BK;
+        wg_load<128>(st, x_hi, in, m0, n, k0, k_end);
+        wg_load<128>(st + TILE, w_hi, in, o0, out, k0, k_end);
+        if (LO) {
+            wg_load<128>(st + 2 * TILE, x_lo, in, m0, n, k0, k_end);
+            wg_load<128>(st + 3 * TILE, w_lo, in, o0, out, k0, k_end);
+        }
+    };
+#pragma unroll
+    for (int t = 0; t < DIST; t++) {
+        if (t < tiles) load(t);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < tiles; kt++) {
+        cp_async_wait<DIST - 1>();                                      // tile kt has landed (this thread's part)
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // ... visible to the tensor cores' reads
+        __syncthreads();  // everyone's part; and every warpgroup is past its wait for tile kt - 2's wgmma group
+        if (kt + DIST < tiles) load(kt + DIST);                          // into tile kt - 2's stage
+        cp_async_commit();
+        const __nv_bfloat16* st = sm + (kt % STAGES) * STAGE;
+        const __nv_bfloat16* xa = st + wg * 64 * BK;  // this warpgroup's 64 rows
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < BK / 16; s++) {
+            unsigned long long ah = wg_desc(xa + s * 16), bh = wg_desc(st + TILE + s * 16);
+            if (LO) {
+                wg_mma_ss(d, wg_desc(xa + 2 * TILE + s * 16), bh);
+                wg_mma_ss(d, ah, wg_desc(st + 3 * TILE + s * 16));
+            }
+            wg_mma_ss(d, ah, bh);
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // tile kt - 1's group done
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    cp_async_wait<0>();
+    // d[4 j + e]: (row 16 warp' + g (+ 8 for e >= 2), output 8 j + 2 t + e % 2), warp' = warp within the tile
+    float acc[1][16][4];
+#pragma unroll
+    for (int i = 0; i < 64; i++) acc[0][i >> 2][i & 3] = d[i];
+    bf_epilogue<128, 128, 8, 1, 1, 16>(acc, m0, o0, n, out, warp, 0, lane >> 2, lane & 3, bias, y, y_stride, accumulate);
+#endif
+}
+
+#define WG_ARGS                                                                                                     \
+    const int *__restrict__ n_rows, const __nv_bfloat16 *__restrict__ x_hi, const __nv_bfloat16 *__restrict__ x_lo,    \
+        const __nv_bfloat16 *__restrict__ w_hi, const __nv_bfloat16 *__restrict__ w_lo, const float *__restrict__ bias, \
+        int in, int out, float *__restrict__ y, int y_stride, int accumulate, int k_per_split
+#define WG_PASS n_rows, x_hi, x_lo, w_hi, w_lo, bias, in, out, y, y_stride, accumulate, k_per_split
+
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1(WG_ARGS) { wg_gemm<false, 4>(WG_PASS); }
+
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3(WG_ARGS) { wg_gemm<true, 3>(WG_PASS); }
