@@ -12,7 +12,9 @@ import jcuda.driver.CUstream;
  * one product: the plain reference, a weight-streaming GEMV for batches of up to {@link #GEMV_MAX_ROWS} rows (with the
  * pre-norm fused in), and tensor-core GEMMs for larger batches: bf16x3 (float32-accurate through split bfloat16
  * operands, the default), bf16x1 (bfloat16 operands, opt-in) and 3xTF32 (float32-accurate, for shapes the bf16 kernels
- * do not take: {@code in % 8 != 0} or unaligned rows).
+ * do not take: {@code in % 8 != 0} or unaligned rows). The bf16 products run on mma.sync (linear_bf16.cu), or, on a
+ * compute capability 9.0 device given room for x's bf16 halves ({@link #setActivationSplit}), wide ones on wgmma
+ * (linear_wgmma.cu).
  */
 public final class LinearKernel {
     /** Which kernel runs a product. */
