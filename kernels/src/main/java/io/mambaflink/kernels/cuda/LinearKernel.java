@@ -187,6 +187,18 @@ public final class LinearKernel {
         return (three ? 3 * 4 : 4 * 2) * 128 * 64 * 2 + 1024;
     }
 
+    /**
+     * True when a bf16 product of this shape runs on wgmma: the device has them, x's split room is set and large
+     * enough, the bucket has at least {@link #WG_MIN_ROWS} rows and the product at least half as many 128 x 128 blocks
+     * as the device has SMs (in % 8 == 0 and aligned rows assumed, as for every bf16 product).
+     */
+    public boolean usesWgmma(int rows, int in, int out) {
+        int wgBlocks = ((out + 127) / 128) * ((rows + 127) / 128);
+        return wg != null && xSplit != null && rows >= WG_MIN_ROWS && 2 * wgBlocks >= multiprocessors
+                && xSplit.hi().floats() >= (long) rows * in / 2 && xSplit.lo().floats() >= (long) rows * in / 2
+                && xSplit.hi().aligned16() && xSplit.lo().aligned16();
+    }
+
     /** True when this device runs the wgmma products (sm_90a build loaded). */
     public boolean wgmma() {
         return wg != null;
@@ -379,9 +391,7 @@ public final class LinearKernel {
                 split.lo().checkMatrix(name, out, in / 2, in / 2);
                 boolean three = v == Variant.BF16X3;
                 int wgBlocks = ((out + 127) / 128) * ((rows + 127) / 128);
-                if (wg != null && xSplit != null && rows >= WG_MIN_ROWS && 2 * wgBlocks >= multiprocessors
-                        && xSplit.hi().floats() >= (long) rows * in / 2
-                        && xSplit.lo().floats() >= (long) rows * in / 2 && xSplit.hi().aligned16() && xSplit.lo().aligned16()) {
+                if (usesWgmma(rows, in, out)) {
                     // Hopper: x split into bf16 halves once, then the product on wgmma
                     Pointer c = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), Pointer.to(new int[] {in}),
                             xSplit.hi().arg(), three ? xSplit.lo().arg() : Dev.NONE.arg());

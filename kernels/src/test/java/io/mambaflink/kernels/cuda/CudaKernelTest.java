@@ -55,7 +55,8 @@ class CudaKernelTest {
         "7, 8, 48, 1536, false", "8, 8, 3, 100, false", "5, 8, 6, 29, true",
         "9, 16, 768, 3072, false", "64, 64, 1536, 768, true", "64, 64, 768, 80, false", "300, 512, 48, 1536, false",
         "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false", "512, 512, 1536, 768, true",
-        "700, 1024, 6, 50, false", "130, 256, 40, 77, true", "129, 512, 768, 50280, false"})
+        "700, 1024, 6, 50, false", "130, 256, 40, 77, true", "129, 512, 768, 50280, false", "2048, 2048, 1536, 768, true",
+        "1000, 1024, 48, 3072, false", "700, 1024, 768, 5000, false"})
     void linearVersionsAgree(int n, int rows, int in, int out, boolean accumulate) {
         LinearKernel lin = new LinearKernel(device);
         RmsNormKernel norm = new RmsNormKernel(device);
@@ -80,7 +81,9 @@ class CudaKernelTest {
         // on compute capability 9.0, the bf16 versions once more with x's bf16 halves given: the wgmma kernels
         Dev xHi = upload("x bf16 hi", new float[(rows * in + 1) / 2]);
         Dev xLo = upload("x bf16 lo", new float[(rows * in + 1) / 2]);
-        boolean wgRuns = lin.wgmma() && rows >= LinearKernel.WG_MIN_ROWS && versions.length > 1;
+        lin.setActivationSplit(new LinearKernel.Split(xHi, xLo));
+        boolean wgRuns = in % 8 == 0 && lin.usesWgmma(rows, in, out);
+        lin.setActivationSplit(null);
         for (int run = 0; run < versions.length + (wgRuns ? 2 : 0); run++) {
             LinearKernel.Variant v = run < versions.length ? versions[run]
                     : run == versions.length ? LinearKernel.Variant.BF16X3 : LinearKernel.Variant.BF16X1;
