@@ -3,6 +3,7 @@ package io.mambaflink.operators;
 import static org.apache.flink.util.Preconditions.checkNotNull;
 
 import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision;
 import java.time.Duration;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ReadableConfig;
@@ -96,7 +97,7 @@ public final class MambaInference {
         private Duration stateTtl;
         private FingerprintPolicy fingerprintPolicy = MambaOptions.FINGERPRINT_POLICY.defaultValue();
         private int cpuThreads = MambaOptions.CPU_THREADS.defaultValue();
-        private io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision cudaMatmul = MambaOptions.CUDA_MATMUL_PRECISION.defaultValue();
+        private MatmulPrecision cudaMatmul = MambaOptions.CUDA_MATMUL_PRECISION.defaultValue();
         private int cudaDevice = MambaOptions.CUDA_DEVICE.defaultValue();
         private String uid = "mamba-inference";
         private String name = "Mamba inference";
@@ -157,7 +158,7 @@ public final class MambaInference {
         }
 
         /** Operand precision of the CUDA engine's batched matrix products ({@link MambaOptions#CUDA_MATMUL_PRECISION}). */
-        public Builder setCudaMatmulPrecision(io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision precision) {
+        public Builder setCudaMatmulPrecision(MatmulPrecision precision) {
             this.cudaMatmul = checkNotNull(precision, "precision is null");
             return this;
         }

@@ -1,7 +1,6 @@
 package io.mambaflink.operators;
 
 import io.mambaflink.kernels.engine.EngineOptions;
-
 import java.time.Duration;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;

@@ -4,6 +4,8 @@ import static org.apache.flink.util.Preconditions.checkNotNull;
 
 import io.mambaflink.kernels.MambaConfig;
 import io.mambaflink.kernels.MambaModel;
+import io.mambaflink.kernels.cuda.CudaSupport;
+import io.mambaflink.kernels.engine.Backend;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.Engines;
 import io.mambaflink.kernels.engine.StepBatch;
@@ -132,13 +134,14 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
 
     /** This instance's CUDA device ({@link GpuAssignment}); 0 where CUDA is not in play. */
     private int cudaDevice() {
-        if (config.backend() == io.mambaflink.kernels.engine.Backend.CPU || !io.mambaflink.kernels.cuda.CudaSupport.available()) {
+        if (config.backend() == Backend.CPU || !CudaSupport.available()) {
             return 0;
         }
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         int device = GpuAssignment.pick(config.cudaDevice(),
-                GpuAssignment.indexes(getRuntimeContext().getExternalResourceInfos(GpuAssignment.FLINK_GPU_RESOURCE)),
-                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), io.mambaflink.kernels.cuda.CudaSupport.deviceCount());
-        LOG.info("subtask {} steps on CUDA device {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), device);
+                GpuAssignment.indexes(getRuntimeContext().getExternalResourceInfos(GpuAssignment.FLINK_GPU_RESOURCE)), subtask,
+                CudaSupport.deviceCount());
+        LOG.info("subtask {} steps on CUDA device {}", subtask, device);
         return device;
     }
 

@@ -115,9 +115,6 @@ final class DeviceWeights {
             LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
             for (int i = 0; i < mats.size(); i++) {
                 Dev m = mats.get(i);
-                if (map.containsKey(m)) {
-                    continue;
-                }
                 long h = align(halves(m));
                 LinearKernel.Split sp = new LinearKernel.Split(all.slice(m.name() + " (bf16 hi)", offsets[i]),
                         all.slice(m.name() + " (bf16 lo)", offsets[i] + h));
@@ -141,6 +138,7 @@ final class DeviceWeights {
         return (matrixFloats.get(m) + 1) / 2;
     }
 
+    /** Floats rounded up to the 256-byte alignment of every tensor. */
     private static long align(long floats) {
         return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     }
@@ -261,7 +259,7 @@ final class DeviceWeights {
                 offsets.add(total);
                 firstUse.add(true);
                 seen.put(arr, total);
-                total += (arr.length + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+                total += align(arr.length);
             }
             return index;
         }

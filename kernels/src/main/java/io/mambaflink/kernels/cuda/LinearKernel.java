@@ -221,7 +221,6 @@ public final class LinearKernel {
         }
     }
 
-
     /** Dynamic shared memory of the tensor-core kernels: two stages of both tiles, and each warp's epilogue tile. */
     private static int smemBytes(boolean big) {
         int tile = big ? 128 : 64;
@@ -390,18 +389,17 @@ public final class LinearKernel {
                 split.hi().checkMatrix(name, out, in / 2, in / 2);
                 split.lo().checkMatrix(name, out, in / 2, in / 2);
                 boolean three = v == Variant.BF16X3;
-                int wgBlocks = ((out + 127) / 128) * ((rows + 127) / 128);
                 if (usesWgmma(rows, in, out)) {
                     // Hopper: x split into bf16 halves once, then the product on wgmma
                     Pointer c = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), Pointer.to(new int[] {in}),
                             xSplit.hi().arg(), three ? xSplit.lo().arg() : Dev.NONE.arg());
                     Cu.launch("bf16_split_rows", wgSplitRows, Math.min(4 * multiprocessors, (rows * (in / 4) + 255) / 256), 1, 1, 256, 0, s,
                             c);
-                    int[] k = splitK(name, s, wgBlocks, wgBlocks, rows, in, out, y, yStride, accumulate); // (no split)
+                    // usesWgmma asks for enough blocks to need no split-K: one K range of all of in
                     Pointer p = Pointer.to(nRows.arg(), xSplit.hi().arg(), xSplit.lo().arg(), split.hi().arg(), split.lo().arg(), bias.arg(),
                             Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
-                            Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {k[1]}));
-                    Cu.launch(three ? "wg_gemm_x3" : "wg_gemm_x1", wg[three ? 0 : 1], (out + 127) / 128, (rows + 127) / 128, k[0], 256,
+                            Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {in}));
+                    Cu.launch(three ? "wg_gemm_x3" : "wg_gemm_x1", wg[three ? 0 : 1], (out + 127) / 128, (rows + 127) / 128, 1, 256,
                             wgSmemBytes(three), s, p);
                     return;
                 }

@@ -288,7 +288,7 @@ public final class CudaBench {
                         continue;
                     }
                     boolean three = v.endsWith("x3");
-                    int smem = (three ? 3 * 4 : 4 * 2) * 128 * 64 * 2 + 1024;
+                    int smem = LinearKernel.wgSmemBytes(three);
                     jcuda.driver.CUfunction f = device.function(v);
                     LinearKernel.allowSmem(f, v, smem);
                     jcuda.driver.CUfunction conv = device.function("bf16_split_rows");
