@@ -48,7 +48,7 @@ extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const floa
 
 // OPW outputs per warp: their W rows are requested together (GEMV_WREGS / OPW float4 per row per pass), so short rows
 // (in <= 768) still keep GEMV_WREGS loads in flight per lane and a matrix needs half the warps (one wave).
-template <int OPW, int WREGS>
+template <int OPW, int WREGS, int R = GEMV_ROWS>
 MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                          const float* __restrict__ norm_w, float eps, const float* __restrict__ w,
                          const float* __restrict__ bias, int in, int out, float* __restrict__ y, int y_stride,
@@ -60,7 +60,7 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     int lane = threadIdx.x & 31;
     int o0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * OPW;
     if (o0 >= out) return;
-    int n = min(*n_rows, GEMV_ROWS);
+    int n = min(*n_rows, R);
     // What lane r (< n) needs at the end, requested now so it arrives with the weights: the old output (accumulate)
     // and the conv window of its row (fused conv).
     float y_old[OPW];
@@ -81,11 +81,11 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
             for (int t = 0; t < GEMV_CONV_REGS; t++) win_old[j][t] = t < d_conv ? win[j][t] : 0.0f;
         }
     }
-    float acc[OPW][GEMV_ROWS];
+    float acc[OPW][R];
 #pragma unroll
     for (int j = 0; j < OPW; j++)
 #pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++) acc[j][r] = 0.0f;
+        for (int r = 0; r < R; r++) acc[j][r] = 0.0f;
     if (vec) {
         // All of the lane's share of the W rows is requested before any of it is used.
         const float4* n4 = reinterpret_cast<const float4*>(norm_w);
@@ -115,7 +115,7 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
                 }
             }
 #pragma unroll
-            for (int r = 0; r < GEMV_ROWS; r++) {
+            for (int r = 0; r < R; r++) {
                 if (r < n) {
                     const float4* x4 = reinterpret_cast<const float4*>(x + (size_t)r * x_stride);
 #pragma unroll
@@ -138,16 +138,16 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
             for (int j = 0; j < OPW; j++) {
                 float wv = w[(size_t)min(o0 + j, out - 1) * in + k] * nk;
 #pragma unroll
-                for (int r = 0; r < GEMV_ROWS; r++) {
+                for (int r = 0; r < R; r++) {
                     if (r < n) acc[j][r] += x[(size_t)r * x_stride + k] * wv;
                 }
             }
         }
     }
     // The pre-norm's scale, factored out of the dot product; x is in L1 by now.
-    float scale[GEMV_ROWS];
+    float scale[R];
 #pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) {
+    for (int r = 0; r < R; r++) {
         scale[r] = 1.0f;
         if (norm_w && r < n) {
             const float* xr = x + (size_t)r * x_stride;
@@ -160,14 +160,14 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
 #pragma unroll
     for (int j = 0; j < OPW; j++)
 #pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++) acc[j][r] = mf_warp_sum(acc[j][r]);
+        for (int r = 0; r < R; r++) acc[j][r] = mf_warp_sum(acc[j][r]);
 #pragma unroll
     for (int j = 0; j < OPW; j++) {
         int o = o0 + j;
         if (o >= out) break;
         float b = bias ? bias[o] : 0.0f;
 #pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++) {
+        for (int r = 0; r < R; r++) {
             if (lane == r && r < n) {
                 float v = acc[j][r] * scale[r] + b + y_old[j];
                 y[(size_t)r * y_stride + o] = v;
@@ -215,6 +215,19 @@ extern "C" __global__ void __launch_bounds__(128) linear_gemv(GEMV_ARGS) {
 // Rows of in <= 768 (a layer's in_proj): half the registers, so a whole matrix's warps are resident at once.
 extern "C" __global__ void __launch_bounds__(128, 6) linear_gemv_short(GEMV_ARGS) {
     gemv_body<1, GEMV_WREGS / 2>(GEMV_PASS);
+}
+
+// Buckets of one row: the same, compiled for one batch row (fewer registers, so more warps and loads in flight).
+extern "C" __global__ void __launch_bounds__(128, 5) linear_gemv_1(GEMV_ARGS) {
+    if (opw == 2) {
+        gemv_body<2, GEMV_WREGS, 1>(GEMV_PASS);
+    } else {
+        gemv_body<1, GEMV_WREGS, 1>(GEMV_PASS);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128, 7) linear_gemv_short_1(GEMV_ARGS) {
+    gemv_body<1, GEMV_WREGS / 2, 1>(GEMV_PASS);
 }
 
 // Long rows (in >= 1024: out_proj, x_proj) at batch <= 8: one block of 4 warps per output, each warp a quarter of

@@ -103,6 +103,9 @@ public final class LinearKernel {
     private final CUfunction ref;
     private final CUfunction gemv;
     private final CUfunction gemvShort;
+    /** linear_gemv_1 / linear_gemv_short_1: the same compiled for buckets of one row; null when turned off. */
+    private final CUfunction gemv1;
+    private final CUfunction gemvShort1;
     private final CUfunction gemvKsplit;
     private final CUfunction tc;
     private final CUfunction tcBig;
@@ -120,6 +123,9 @@ public final class LinearKernel {
         this.gemv = device.function("linear_gemv");
         this.gemvShort = device.function("linear_gemv_short");
         this.gemvKsplit = device.function("linear_gemv_ksplit");
+        boolean oneRow = !"false".equals(System.getProperty("mambaflink.cuda.gemv-one-row"));
+        this.gemv1 = oneRow ? device.function("linear_gemv_1") : null;
+        this.gemvShort1 = oneRow ? device.function("linear_gemv_short_1") : null;
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
@@ -369,8 +375,11 @@ public final class LinearKernel {
                         Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}), Pointer.to(new int[] {opw}));
                 // rows of in <= 768 outside an LM head: the half-register version, one resident wave of warps
                 boolean shortRows = opw == 1 && in <= GEMV_OPW2_MAX_IN;
-                Cu.launch(shortRows ? "linear_gemv_short" : name, shortRows ? gemvShort : gemv, (out + 4 * opw - 1) / (4 * opw), 1, 1,
-                        128, 0, s, p);
+                // buckets of one row: the builds for one row (fewer registers, more warps resident)
+                boolean one = rows == 1 && gemv1 != null;
+                String fname = (shortRows ? "linear_gemv_short" : name) + (one ? "_1" : "");
+                CUfunction f = shortRows ? (one ? gemvShort1 : gemvShort) : (one ? gemv1 : gemv);
+                Cu.launch(fname, f, (out + 4 * opw - 1) / (4 * opw), 1, 1, 128, 0, s, p);
             }
             case TF32X3 -> {
                 boolean big = rows >= BIG_TILE_MIN_ROWS;

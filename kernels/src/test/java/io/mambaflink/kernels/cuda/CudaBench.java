@@ -45,11 +45,13 @@ public final class CudaBench {
                 device.name(), device.multiprocessors(), device.wgmma() ? "on (sm_90a build)" : "off", copy / 1e9);
         System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
         System.out.println("|---|---|---|---|---|---|---|---|---|");
-        if (what.equals("all") || what.equals("m1")) {
-            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), new int[] {1, 64, 512, 4096}, copy);
+        if (what.equals("all") || what.startsWith("m1")) {
+            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), what.equals("m1-small") ? new int[] {1} : new int[] {1, 64, 512, 4096},
+                    copy);
         }
-        if (what.equals("all") || what.equals("m2")) {
-            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), new int[] {1, 64, 512, 1024}, copy);
+        if (what.equals("all") || what.startsWith("m2")) {
+            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), what.equals("m2-small") ? new int[] {1} : new int[] {1, 64, 512, 1024},
+                    copy);
         }
         if (what.equals("all") || what.equals("ssm")) {
             ssmAlone(device, copy);
@@ -71,13 +73,15 @@ public final class CudaBench {
             System.err.printf(Locale.ROOT, "%s: %.1f MB of weights, %.2f MB of state per stream%n", label, weightBytes / 1e6,
                     stateBytes / 1e6);
             for (int b : batches) {
-                for (int variant = 0; variant < 3; variant++) {
-                    // resident and host states with float32-accurate products, then resident with bf16 operands
+                for (int variant = 0; variant < 4; variant++) {
+                    // resident and host states with float32-accurate products, then resident with bf16 operands; at batch
+                    // 1 instead of bf16: resident with the GEMVs built for 8 rows, side by side with the one-row builds
                     EngineOptions.StateMode mode = variant == 1 ? EngineOptions.StateMode.HOST : EngineOptions.StateMode.RESIDENT;
                     EngineOptions.MatmulPrecision mp = variant == 2 ? EngineOptions.MatmulPrecision.BF16 : EngineOptions.MatmulPrecision.FLOAT32;
-                    if (mp == EngineOptions.MatmulPrecision.BF16 && b <= LinearKernel.GEMV_MAX_ROWS) {
-                        continue; // the GEMV is float32 at every precision
+                    if ((variant == 2 && b <= LinearKernel.GEMV_MAX_ROWS) || (variant == 3 && b != 1)) {
+                        continue; // the GEMV is float32 at every precision; the one-row builds serve batch 1 only
                     }
+                    System.setProperty("mambaflink.cuda.gemv-one-row", String.valueOf(variant != 3));
                     try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, mode, 0, mp))) {
                         StepBatch batch = e.newBatch();
                         SplittableRandom rnd = new SplittableRandom(b);
@@ -100,7 +104,10 @@ public final class CudaBench {
                         double floor = (weightBytes + 2.0 * b * stateBytes) / copy * 1e3;
                         System.out.printf(Locale.ROOT, "| %s | %d | %s | %s | %.3f | %.0f | %.3f | %.3f | %.0f%% |%n", label, b,
                                 mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", mp == EngineOptions.MatmulPrecision.BF16
-                                        ? "bf16" : "float32", ms, b / ms * 1e3, dev, floor, 100 * floor / dev);
+                                        ? "bf16" : variant == 3 ? "float32, 8-row GEMV builds" : "float32", ms, b / ms * 1e3, dev, floor,
+                                100 * floor / dev);
+                    } finally {
+                        System.clearProperty("mambaflink.cuda.gemv-one-row");
                     }
                 }
             }
