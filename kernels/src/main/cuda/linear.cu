@@ -217,18 +217,22 @@ extern "C" __global__ void __launch_bounds__(128, 6) linear_gemv_short(GEMV_ARGS
     gemv_body<1, GEMV_WREGS / 2>(GEMV_PASS);
 }
 
-// Buckets of one row: the same, compiled for one batch row (fewer registers, so more warps and loads in flight).
-extern "C" __global__ void __launch_bounds__(128, 5) linear_gemv_1(GEMV_ARGS) {
-    if (opw == 2) {
-        gemv_body<2, GEMV_WREGS, 1>(GEMV_PASS);
-    } else {
-        gemv_body<1, GEMV_WREGS, 1>(GEMV_PASS);
+// Buckets of 1, 2 and 4 rows: the same, compiled for that many batch rows (fewer registers, so more warps and loads in
+// flight). linear_gemv_r<R>, linear_gemv_short_r<R>.
+#define GEMV_FOR_ROWS(R, MIN_BLOCKS, SHORT_MIN_BLOCKS)                                                            \
+    extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) linear_gemv_r##R(GEMV_ARGS) {                   \
+        if (opw == 2) {                                                                                           \
+            gemv_body<2, GEMV_WREGS, R>(GEMV_PASS);                                                               \
+        } else {                                                                                                  \
+            gemv_body<1, GEMV_WREGS, R>(GEMV_PASS);                                                               \
+        }                                                                                                         \
+    }                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(128, SHORT_MIN_BLOCKS) linear_gemv_short_r##R(GEMV_ARGS) {      \
+        gemv_body<1, GEMV_WREGS / 2, R>(GEMV_PASS);                                                               \
     }
-}
-
-extern "C" __global__ void __launch_bounds__(128, 7) linear_gemv_short_1(GEMV_ARGS) {
-    gemv_body<1, GEMV_WREGS / 2, 1>(GEMV_PASS);
-}
+GEMV_FOR_ROWS(1, 5, 7)
+GEMV_FOR_ROWS(2, 4, 7)
+GEMV_FOR_ROWS(4, 4, 6)
 
 // Long rows (in >= 1024: out_proj, x_proj) at batch <= 8: one block of 4 warps per output, each warp a quarter of
 // the row, partial sums added through shared memory, so each warp waits for a quarter of the loads.

@@ -103,9 +103,13 @@ public final class LinearKernel {
     private final CUfunction ref;
     private final CUfunction gemv;
     private final CUfunction gemvShort;
-    /** linear_gemv_1 / linear_gemv_short_1: the same compiled for buckets of one row; null when turned off. */
-    private final CUfunction gemv1;
-    private final CUfunction gemvShort1;
+    /**
+     * linear_gemv_r{R} / linear_gemv_short_r{R}: the same compiled for buckets of at most R = 1, 2, 4 rows (index 0, 1,
+     * 2); null when turned off (-Dmambaflink.cuda.gemv-few-rows=false).
+     */
+    private final CUfunction[] gemvFew;
+    private final CUfunction[] gemvShortFew;
+    private static final int[] FEW_ROWS = {1, 2, 4};
     private final CUfunction gemvKsplit;
     private final CUfunction tc;
     private final CUfunction tcBig;
@@ -123,9 +127,17 @@ public final class LinearKernel {
         this.gemv = device.function("linear_gemv");
         this.gemvShort = device.function("linear_gemv_short");
         this.gemvKsplit = device.function("linear_gemv_ksplit");
-        boolean oneRow = !"false".equals(System.getProperty("mambaflink.cuda.gemv-one-row"));
-        this.gemv1 = oneRow ? device.function("linear_gemv_1") : null;
-        this.gemvShort1 = oneRow ? device.function("linear_gemv_short_1") : null;
+        if (!"false".equals(System.getProperty("mambaflink.cuda.gemv-few-rows"))) {
+            this.gemvFew = new CUfunction[FEW_ROWS.length];
+            this.gemvShortFew = new CUfunction[FEW_ROWS.length];
+            for (int i = 0; i < FEW_ROWS.length; i++) {
+                gemvFew[i] = device.function("linear_gemv_r" + FEW_ROWS[i]);
+                gemvShortFew[i] = device.function("linear_gemv_short_r" + FEW_ROWS[i]);
+            }
+        } else {
+            this.gemvFew = null;
+            this.gemvShortFew = null;
+        }
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
@@ -375,10 +387,14 @@ public final class LinearKernel {
                         Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}), Pointer.to(new int[] {opw}));
                 // rows of in <= 768 outside an LM head: the half-register version, one resident wave of warps
                 boolean shortRows = opw == 1 && in <= GEMV_OPW2_MAX_IN;
-                // buckets of one row: the builds for one row (fewer registers, more warps resident)
-                boolean one = rows == 1 && gemv1 != null;
-                String fname = (shortRows ? "linear_gemv_short" : name) + (one ? "_1" : "");
-                CUfunction f = shortRows ? (one ? gemvShort1 : gemvShort) : (one ? gemv1 : gemv);
+                // buckets of 1, 2 or 4 rows: the builds for that many rows (fewer registers, more warps resident)
+                int few = 0;
+                while (gemvFew != null && few < FEW_ROWS.length && FEW_ROWS[few] < rows) {
+                    few++;
+                }
+                boolean fewRows = gemvFew != null && few < FEW_ROWS.length;
+                String fname = (shortRows ? "linear_gemv_short" : name) + (fewRows ? "_r" + FEW_ROWS[few] : "");
+                CUfunction f = shortRows ? (fewRows ? gemvShortFew[few] : gemvShort) : (fewRows ? gemvFew[few] : gemv);
                 Cu.launch(fname, f, (out + 4 * opw - 1) / (4 * opw), 1, 1, 128, 0, s, p);
             }
             case TF32X3 -> {

@@ -46,7 +46,7 @@ public final class CudaBench {
         System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
         System.out.println("|---|---|---|---|---|---|---|---|---|");
         if (what.equals("all") || what.startsWith("m1")) {
-            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), what.equals("m1-small") ? new int[] {1} : new int[] {1, 64, 512, 4096},
+            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), what.equals("m1-small") ? new int[] {1, 2, 4, 8} : new int[] {1, 64, 512, 4096},
                     copy);
         }
         if (what.equals("all") || what.startsWith("m2")) {
@@ -74,14 +74,14 @@ public final class CudaBench {
                     stateBytes / 1e6);
             for (int b : batches) {
                 for (int variant = 0; variant < 4; variant++) {
-                    // resident and host states with float32-accurate products, then resident with bf16 operands; at batch
-                    // 1 instead of bf16: resident with the GEMVs built for 8 rows, side by side with the one-row builds
+                    // resident and host states with float32-accurate products, then resident with bf16 operands; at batches
+                    // of 1-4 instead of bf16: resident with the GEMVs built for 8 rows, side by side with the few-row builds
                     EngineOptions.StateMode mode = variant == 1 ? EngineOptions.StateMode.HOST : EngineOptions.StateMode.RESIDENT;
                     EngineOptions.MatmulPrecision mp = variant == 2 ? EngineOptions.MatmulPrecision.BF16 : EngineOptions.MatmulPrecision.FLOAT32;
-                    if ((variant == 2 && b <= LinearKernel.GEMV_MAX_ROWS) || (variant == 3 && b != 1)) {
-                        continue; // the GEMV is float32 at every precision; the one-row builds serve batch 1 only
+                    if ((variant == 2 && b <= LinearKernel.GEMV_MAX_ROWS) || (variant == 3 && b > 4)) {
+                        continue; // the GEMV is float32 at every precision; the few-row builds serve buckets of 1, 2, 4
                     }
-                    System.setProperty("mambaflink.cuda.gemv-one-row", String.valueOf(variant != 3));
+                    System.setProperty("mambaflink.cuda.gemv-few-rows", String.valueOf(variant != 3));
                     try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, mode, 0, mp))) {
                         StepBatch batch = e.newBatch();
                         SplittableRandom rnd = new SplittableRandom(b);
@@ -107,7 +107,7 @@ public final class CudaBench {
                                         ? "bf16" : variant == 3 ? "float32, 8-row GEMV builds" : "float32", ms, b / ms * 1e3, dev, floor,
                                 100 * floor / dev);
                     } finally {
-                        System.clearProperty("mambaflink.cuda.gemv-one-row");
+                        System.clearProperty("mambaflink.cuda.gemv-few-rows");
                     }
                 }
             }

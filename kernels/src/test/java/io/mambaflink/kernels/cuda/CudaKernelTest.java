@@ -46,13 +46,14 @@ class CudaKernelTest {
     }
 
     /**
-     * y = x W^T + b (+ y0): the GEMV, and each tensor-core GEMM (3xTF32, bf16x3, bf16x1) against linear_ref; the GEMV's
-     * fused pre-norm against rmsnorm + ref.
+     * y = x W^T + b (+ y0): the GEMV (its builds for buckets of 1, 2, 4 and 8 rows, LM-head width included), and each
+     * tensor-core GEMM (3xTF32, bf16x3, bf16x1) against linear_ref; the GEMV's fused pre-norm against rmsnorm + ref.
      */
     @ParameterizedTest(name = "rows {0} of {1}, in {2}, out {3}, accumulate {4}")
     @CsvSource({
         "1, 1, 768, 3072, false", "3, 4, 1536, 768, true", "8, 8, 1536, 80, false", "2, 2, 5120, 10, true",
-        "7, 8, 48, 1536, false", "8, 8, 3, 100, false", "5, 8, 6, 29, true",
+        "7, 8, 48, 1536, false", "8, 8, 3, 100, false", "5, 8, 6, 29, true", "2, 2, 768, 3072, true", "3, 4, 768, 20000, true",
+        "1, 1, 768, 50280, false", "4, 4, 6, 29, false", "1, 2, 48, 1536, true",
         "9, 16, 768, 3072, false", "64, 64, 1536, 768, true", "64, 64, 768, 80, false", "300, 512, 48, 1536, false",
         "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false", "512, 512, 1536, 768, true",
         "700, 1024, 6, 50, false", "130, 256, 40, 77, true", "129, 512, 768, 50280, false", "2048, 2048, 1536, 768, true",
