@@ -8,7 +8,9 @@
 // Launch:  linear_ref:    grid (ceil(out / 128), rows), block 128; one thread per (row, output), sequential k.
 //          linear_gemv:   rows <= 8. grid (ceil(out / (4 opw))), block 128; one warp per opw outputs (opw = 2 for
 //                         an LM head's short, numerous rows, else 1); linear_gemv_short: the same with opw 1 and half
-//                         the registers, for in <= 768; linear_gemv_ksplit: grid (out), block 128, the 4 warps
+//                         the registers, for in <= 768; linear_gemv_r{1,2,4} / linear_gemv_short_r{1,2,4}: both
+//                         compiled for buckets of at most 1, 2, 4 rows (fewer registers, more warps resident: batch 1
+//                         of mamba-130m 0.432 ms a step instead of 0.487 on the H100); linear_gemv_ksplit: grid (out), block 128, the 4 warps
 //                         splitting one output's row, for in >= 1024 (vec, no fused norm or conv): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
 //                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
