@@ -10,7 +10,8 @@
 //                         an LM head's short, numerous rows, else 1); linear_gemv_short: the same with opw 1 and half
 //                         the registers, for in <= 768; linear_gemv_r{1,2,4} / linear_gemv_short_r{1,2,4}: both
 //                         compiled for buckets of at most 1, 2, 4 rows (fewer registers, more warps resident: batch 1
-//                         of mamba-130m 0.432 ms a step instead of 0.487 on the H100); linear_gemv_ksplit: grid (out), block 128, the 4 warps
+//                         of mamba-130m 0.432 ms a step instead of 0.487 on the H100);
+//                         linear_gemv_ksplit: grid (out), block 128, the 4 warps
 //                         splitting one output's row, for in >= 1024 (vec, no fused norm or conv): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
 //                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
@@ -206,13 +207,17 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states, state_stride,   \
         conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride
 
-extern "C" __global__ void __launch_bounds__(128) linear_gemv(GEMV_ARGS) {
+// One or two outputs per warp (opw), for at most R batch rows.
+template <int R>
+MF_DEVICE void gemv_opw(GEMV_ARGS) {
     if (opw == 2) {
-        gemv_body<2, GEMV_WREGS>(GEMV_PASS);
+        gemv_body<2, GEMV_WREGS, R>(GEMV_PASS);
     } else {
-        gemv_body<1, GEMV_WREGS>(GEMV_PASS);
+        gemv_body<1, GEMV_WREGS, R>(GEMV_PASS);
     }
 }
+
+extern "C" __global__ void __launch_bounds__(128) linear_gemv(GEMV_ARGS) { gemv_opw<GEMV_ROWS>(GEMV_PASS, opw); }
 
 // Rows of in <= 768 (a layer's in_proj): half the registers, so a whole matrix's warps are resident at once.
 extern "C" __global__ void __launch_bounds__(128, 6) linear_gemv_short(GEMV_ARGS) {
@@ -223,11 +228,7 @@ extern "C" __global__ void __launch_bounds__(128, 6) linear_gemv_short(GEMV_ARGS
 // flight). linear_gemv_r<R>, linear_gemv_short_r<R>.
 #define GEMV_FOR_ROWS(R, MIN_BLOCKS, SHORT_MIN_BLOCKS)                                                            \
     extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) linear_gemv_r##R(GEMV_ARGS) {                   \
-        if (opw == 2) {                                                                                           \
-            gemv_body<2, GEMV_WREGS, R>(GEMV_PASS);                                                               \
-        } else {                                                                                                  \
-            gemv_body<1, GEMV_WREGS, R>(GEMV_PASS);                                                               \
-        }                                                                                                         \
+        gemv_opw<R>(GEMV_PASS, opw);                                                                              \
     }                                                                                                             \
     extern "C" __global__ void __launch_bounds__(128, SHORT_MIN_BLOCKS) linear_gemv_short_r##R(GEMV_ARGS) {      \
         gemv_body<1, GEMV_WREGS / 2, R>(GEMV_PASS);                                                               \

@@ -101,15 +101,15 @@ public final class LinearKernel {
             int convDim, int dConv, Dev xc, int xcStride) {}
 
     private final CUfunction ref;
-    private final CUfunction gemv;
-    private final CUfunction gemvShort;
     /**
-     * linear_gemv_r{R} / linear_gemv_short_r{R}: the same compiled for buckets of at most R = 1, 2, 4 rows (index 0, 1,
-     * 2); null when turned off (-Dmambaflink.cuda.gemv-few-rows=false).
+     * The GEMV's builds by the most batch rows they take, ascending: linear_gemv_r{1,2,4} /
+     * linear_gemv_short_r{1,2,4}, then the 8-row linear_gemv / linear_gemv_short. A bucket runs the first that takes
+     * its rows; with -Dmambaflink.cuda.gemv-few-rows=false only the 8-row builds are loaded.
      */
-    private final CUfunction[] gemvFew;
-    private final CUfunction[] gemvShortFew;
-    private static final int[] FEW_ROWS = {1, 2, 4};
+    private final int[] gemvRows;
+    private final String[] gemvNames;
+    private final CUfunction[] gemv;
+    private final CUfunction[] gemvShort;
     private final CUfunction gemvKsplit;
     private final CUfunction tc;
     private final CUfunction tcBig;
@@ -124,20 +124,17 @@ public final class LinearKernel {
 
     public LinearKernel(CudaDevice device) {
         this.ref = device.function("linear_ref");
-        this.gemv = device.function("linear_gemv");
-        this.gemvShort = device.function("linear_gemv_short");
-        this.gemvKsplit = device.function("linear_gemv_ksplit");
-        if (!"false".equals(System.getProperty("mambaflink.cuda.gemv-few-rows"))) {
-            this.gemvFew = new CUfunction[FEW_ROWS.length];
-            this.gemvShortFew = new CUfunction[FEW_ROWS.length];
-            for (int i = 0; i < FEW_ROWS.length; i++) {
-                gemvFew[i] = device.function("linear_gemv_r" + FEW_ROWS[i]);
-                gemvShortFew[i] = device.function("linear_gemv_short_r" + FEW_ROWS[i]);
-            }
-        } else {
-            this.gemvFew = null;
-            this.gemvShortFew = null;
+        boolean fewRows = !"false".equals(System.getProperty("mambaflink.cuda.gemv-few-rows"));
+        this.gemvRows = fewRows ? new int[] {1, 2, 4, GEMV_MAX_ROWS} : new int[] {GEMV_MAX_ROWS};
+        this.gemvNames = new String[gemvRows.length];
+        this.gemv = new CUfunction[gemvRows.length];
+        this.gemvShort = new CUfunction[gemvRows.length];
+        for (int i = 0; i < gemvRows.length; i++) {
+            gemvNames[i] = gemvRows[i] == GEMV_MAX_ROWS ? "" : "_r" + gemvRows[i];
+            gemv[i] = device.function("linear_gemv" + gemvNames[i]);
+            gemvShort[i] = device.function("linear_gemv_short" + gemvNames[i]);
         }
+        this.gemvKsplit = device.function("linear_gemv_ksplit");
         this.tc = device.function("linear_tf32x3");
         this.tcBig = device.function("linear_tf32x3_big");
         this.multiprocessors = device.multiprocessors();
@@ -387,15 +384,13 @@ public final class LinearKernel {
                         Pointer.to(new int[] {conv == null ? 0 : conv.xcStride()}), Pointer.to(new int[] {opw}));
                 // rows of in <= 768 outside an LM head: the half-register version, one resident wave of warps
                 boolean shortRows = opw == 1 && in <= GEMV_OPW2_MAX_IN;
-                // buckets of 1, 2 or 4 rows: the builds for that many rows (fewer registers, more warps resident)
-                int few = 0;
-                while (gemvFew != null && few < FEW_ROWS.length && FEW_ROWS[few] < rows) {
-                    few++;
+                // the build for the fewest rows that takes the bucket (fewer registers, more warps resident)
+                int b = 0;
+                while (gemvRows[b] < rows) {
+                    b++;
                 }
-                boolean fewRows = gemvFew != null && few < FEW_ROWS.length;
-                String fname = (shortRows ? "linear_gemv_short" : name) + (fewRows ? "_r" + FEW_ROWS[few] : "");
-                CUfunction f = shortRows ? (fewRows ? gemvShortFew[few] : gemvShort) : (fewRows ? gemvFew[few] : gemv);
-                Cu.launch(fname, f, (out + 4 * opw - 1) / (4 * opw), 1, 1, 128, 0, s, p);
+                Cu.launch((shortRows ? "linear_gemv_short" : name) + gemvNames[b], shortRows ? gemvShort[b] : gemv[b],
+                        (out + 4 * opw - 1) / (4 * opw), 1, 1, 128, 0, s, p);
             }
             case TF32X3 -> {
                 boolean big = rows >= BIG_TILE_MIN_ROWS;

@@ -46,12 +46,12 @@ public final class CudaBench {
         System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
         System.out.println("|---|---|---|---|---|---|---|---|---|");
         if (what.equals("all") || what.startsWith("m1")) {
-            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), what.equals("m1-small") ? new int[] {1, 2, 4, 8} : new int[] {1, 64, 512, 4096},
-                    copy);
+            int[] batches = what.equals("m1-small") ? new int[] {1, 2, 4, 8} : new int[] {1, 64, 512, 4096};
+            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), batches, copy);
         }
         if (what.equals("all") || what.startsWith("m2")) {
-            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), what.equals("m2-small") ? new int[] {1} : new int[] {1, 64, 512, 1024},
-                    copy);
+            int[] batches = what.equals("m2-small") ? new int[] {1} : new int[] {1, 64, 512, 1024};
+            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), batches, copy);
         }
         if (what.equals("all") || what.equals("ssm")) {
             ssmAlone(device, copy);
