@@ -2,7 +2,9 @@
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
 #   kernels/gpu/run.sh [tests] [bench] [profile] [hf]     (default: tests bench hf; profile needs ncu)
-#   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all).
+#   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all; m1-small / m2-small: batches 1-8 / 1,
+#   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024).
+#   TESTS=CudaEngineRandomTest runs one test class instead of all of them; JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
@@ -15,13 +17,15 @@ rc=0
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 if [[ " $steps " == *" tests "* ]]; then
   echo "== CUDA tests"
-  "$JAVA" -Xmx8g -jar .gpu/junit-console.jar execute --class-path "$CP" --select-package io.mambaflink.kernels.cuda \
+  sel="--select-package io.mambaflink.kernels.cuda"
+  [ -n "${TESTS:-}" ] && sel="--select-class io.mambaflink.kernels.cuda.$TESTS"
+  "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu/junit-console.jar execute --class-path "$CP" $sel \
     --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports 2>&1 | tee "$OUT/tests.log"
   rc=${PIPESTATUS[0]}
 fi
 if [[ " $steps " == *" bench "* ]]; then
   echo "== CudaBench"
-  "$JAVA" -Xmx12g -cp "$CP" io.mambaflink.kernels.cuda.CudaBench ${BENCH_ARGS:-all} 2>&1 | tee "$OUT/bench.log"
+  "$JAVA" -Xmx12g ${JAVA_OPTS:-} -cp "$CP" io.mambaflink.kernels.cuda.CudaBench ${BENCH_ARGS:-all} 2>&1 | tee "$OUT/bench.log"
 fi
 if [[ " $steps " == *" profile "* ]]; then
   # per-kernel device time of two steps, launched one by one (no graph), through Nsight Compute

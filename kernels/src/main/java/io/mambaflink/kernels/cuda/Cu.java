@@ -3,6 +3,7 @@ package io.mambaflink.kernels.cuda;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
@@ -106,6 +107,22 @@ final class Cu {
             JCudaDriver.cuLaunchKernel(f, gx, gy, gz, block, 1, 1, smemBytes, s, params, null);
         } catch (CudaException e) {
             throw fail("cuLaunchKernel", kernel + ", grid " + gx + "x" + gy + "x" + gz + ", block " + block, e);
+        }
+    }
+
+    static void eventRecord(String what, CUevent e, CUstream s) {
+        try {
+            JCudaDriver.cuEventRecord(e, s);
+        } catch (CudaException ex) {
+            throw fail("cuEventRecord", what, ex);
+        }
+    }
+
+    static void streamWait(String what, CUstream s, CUevent e) {
+        try {
+            JCudaDriver.cuStreamWaitEvent(s, e, 0);
+        } catch (CudaException ex) {
+            throw fail("cuStreamWaitEvent", what, ex);
         }
     }
 }

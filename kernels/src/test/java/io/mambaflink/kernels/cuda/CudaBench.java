@@ -7,6 +7,7 @@ import io.mambaflink.kernels.RandomModel;
 import io.mambaflink.kernels.engine.Backend;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.StepBatch;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
@@ -46,11 +47,13 @@ public final class CudaBench {
         System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
         System.out.println("|---|---|---|---|---|---|---|---|---|");
         if (what.equals("all") || what.startsWith("m1")) {
-            int[] batches = what.equals("m1-small") ? new int[] {1, 2, 4, 8} : new int[] {1, 64, 512, 4096};
+            int[] batches = what.equals("m1-small") ? new int[] {1, 2, 4, 8} : what.equals("m1-big") ? new int[] {512, 1024, 2048, 4096}
+                    : new int[] {1, 64, 512, 4096};
             run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), batches, copy);
         }
         if (what.equals("all") || what.startsWith("m2")) {
-            int[] batches = what.equals("m2-small") ? new int[] {1} : new int[] {1, 64, 512, 1024};
+            int[] batches = what.equals("m2-small") ? new int[] {1} : what.equals("m2-big") ? new int[] {512, 1024}
+                    : new int[] {1, 64, 512, 1024};
             run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), batches, copy);
         }
         if (what.equals("all") || what.equals("ssm")) {
@@ -73,16 +76,15 @@ public final class CudaBench {
             System.err.printf(Locale.ROOT, "%s: %.1f MB of weights, %.2f MB of state per stream%n", label, weightBytes / 1e6,
                     stateBytes / 1e6);
             for (int b : batches) {
-                for (int variant = 0; variant < 4; variant++) {
-                    // resident and host states with float32-accurate products, then resident with bf16 operands; at batches
-                    // of 1-4 instead of bf16: resident with the GEMVs built for 8 rows, side by side with the few-row builds
-                    EngineOptions.StateMode mode = variant == 1 ? EngineOptions.StateMode.HOST : EngineOptions.StateMode.RESIDENT;
-                    EngineOptions.MatmulPrecision mp = variant == 2 ? EngineOptions.MatmulPrecision.BF16 : EngineOptions.MatmulPrecision.FLOAT32;
-                    if ((variant == 2 && b <= LinearKernel.GEMV_MAX_ROWS) || (variant == 3 && b > 4)) {
-                        continue; // the GEMV is float32 at every precision; the few-row builds serve buckets of 1, 2, 4
+                for (Variant v : VARIANTS) {
+                    if (!v.takes(b)) {
+                        continue;
                     }
-                    System.setProperty("mambaflink.cuda.gemv-few-rows", String.valueOf(variant != 3));
-                    try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, mode, 0, mp))) {
+                    System.setProperty("mambaflink.cuda.gemv-few-rows", String.valueOf(!v.eightRowGemv));
+                    if (v.laneMinRows != null) {
+                        System.setProperty("mambaflink.cuda.lane-min-rows", v.laneMinRows);
+                    }
+                    try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, v.mode, 0, v.precision))) {
                         StepBatch batch = e.newBatch();
                         SplittableRandom rnd = new SplittableRandom(b);
                         for (int s = 0; s < b; s++) {
@@ -103,15 +105,45 @@ public final class CudaBench {
                         double dev = e.deviceStepMillis(b, Math.max(3, Math.min(200, (int) (200 / Math.max(ms, 1)))));
                         double floor = (weightBytes + 2.0 * b * stateBytes) / copy * 1e3;
                         System.out.printf(Locale.ROOT, "| %s | %d | %s | %s | %.3f | %.0f | %.3f | %.3f | %.0f%% |%n", label, b,
-                                mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", mp == EngineOptions.MatmulPrecision.BF16
-                                        ? "bf16" : variant == 3 ? "float32, 8-row GEMV builds" : "float32", ms, b / ms * 1e3, dev, floor,
+                                v.mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", v.label, ms, b / ms * 1e3, dev, floor,
                                 100 * floor / dev);
                     } finally {
                         System.clearProperty("mambaflink.cuda.gemv-few-rows");
+                        System.clearProperty("mambaflink.cuda.lane-min-rows");
                     }
                 }
             }
         }
+    }
+
+    /** One engine set-up of the model table, and the batches it runs at. */
+    private record Variant(String label, EngineOptions.StateMode mode, EngineOptions.MatmulPrecision precision, boolean eightRowGemv,
+            String laneMinRows, int minRows, int maxRows) {
+        boolean takes(int b) {
+            return b >= minRows && b <= maxRows;
+        }
+    }
+
+    /**
+     * Resident and host states with float32-accurate products, resident with bf16 operands (above the GEMV's rows: the
+     * GEMV is float32 at every precision); at batches of 1-4, resident with the GEMVs built for 8 rows beside the few-row
+     * builds; from 64 rows, resident with the bucket run as one lane and as two (half batches on two streams), side by
+     * side (the unlabelled rows use the engine's default, CudaStepEngine.DEFAULT_LANE_MIN_ROWS).
+     */
+    private static final List<Variant> VARIANTS = variants(EngineOptions.StateMode.RESIDENT, EngineOptions.MatmulPrecision.FLOAT32,
+            EngineOptions.MatmulPrecision.BF16);
+
+    private static List<Variant> variants(EngineOptions.StateMode res, EngineOptions.MatmulPrecision f32,
+            EngineOptions.MatmulPrecision bf16) {
+        int all = Integer.MAX_VALUE;
+        return List.of(new Variant("float32", res, f32, false, null, 1, all),
+                new Variant("float32", EngineOptions.StateMode.HOST, f32, false, null, 1, all),
+                new Variant("bf16", res, bf16, false, null, LinearKernel.GEMV_MAX_ROWS + 1, all),
+                new Variant("float32, 8-row GEMV builds", res, f32, true, null, 1, 4),
+                new Variant("float32, one lane", res, f32, false, "0", 64, all),
+                new Variant("float32, two lanes", res, f32, false, "32", 64, all),
+                new Variant("bf16, one lane", res, bf16, false, "0", 64, all),
+                new Variant("bf16, two lanes", res, bf16, false, "32", 64, all));
     }
 
     /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */

@@ -64,7 +64,35 @@ class CudaEngineRandomTest {
     @MethodSource("cases")
     void equalsCpuEngine(String name, EngineOptions.StateMode mode) {
         assumeCuda();
-        compare(name, model(name), new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0), new int[] {1, 7, 64, 1000}, 1e-4);
+        withLaneMinRows("0", () -> compare(name, model(name), new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0),
+                new int[] {1, 7, 64, 1000}, 1e-4));
+    }
+
+    /**
+     * Every bucket from 32 rows run as two lanes (half batches on two streams, see CudaStepEngine): batches that leave
+     * lane B few rows (17 and 20 of a bucket of 32: 1 and 4 rows; 33 of 64: 1 row), fill both lanes (64) and nearly fill a
+     * bucket of 1024 (1000: 512 + 488).
+     */
+    @ParameterizedTest(name = "{0} {1} two lanes")
+    @MethodSource("cases")
+    void twoLanesEqualCpuEngine(String name, EngineOptions.StateMode mode) {
+        assumeCuda();
+        withLaneMinRows("32", () -> compare(name, model(name), new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0),
+                new int[] {17, 20, 33, 64, 1000}, 1e-4));
+    }
+
+    private static void withLaneMinRows(String rows, Runnable r) {
+        String before = System.getProperty("mambaflink.cuda.lane-min-rows");
+        System.setProperty("mambaflink.cuda.lane-min-rows", rows);
+        try {
+            r.run();
+        } finally {
+            if (before == null) {
+                System.clearProperty("mambaflink.cuda.lane-min-rows");
+            } else {
+                System.setProperty("mambaflink.cuda.lane-min-rows", before);
+            }
+        }
     }
 
     /**
@@ -72,15 +100,16 @@ class CudaEngineRandomTest {
      * bf16x3 products keep 1e-4 against the CPU where products run over 768 and 1536 terms; the opt-in bf16 operands
      * stay within 3e-2.
      */
-    @ParameterizedTest(name = "{0} matmul {1}")
-    @org.junit.jupiter.params.provider.CsvSource({"mamba1-768, FLOAT32, 0.0001", "mamba2-768, FLOAT32, 0.0001",
-        "mamba1-768, BF16, 0.03", "mamba2-768, BF16, 0.03"})
-    void fullWidthModelsAtBothMatmulPrecisions(String name, EngineOptions.MatmulPrecision precision, double bound) {
+    @ParameterizedTest(name = "{0} matmul {1} lanes from {3} rows")
+    @org.junit.jupiter.params.provider.CsvSource({"mamba1-768, FLOAT32, 0.0001, 0", "mamba2-768, FLOAT32, 0.0001, 0",
+        "mamba1-768, BF16, 0.03, 0", "mamba2-768, BF16, 0.03, 0", "mamba1-768, FLOAT32, 0.0001, 32", "mamba2-768, FLOAT32, 0.0001, 32"})
+    void fullWidthModelsAtBothMatmulPrecisions(String name, EngineOptions.MatmulPrecision precision, double bound, String laneMinRows) {
         assumeCuda();
         MambaConfig c = name.startsWith("mamba1") ? RandomModel.mamba1Lm(768, 2, 16, 50280) : RandomModel.mamba2Lm(768, 2, 128, 1, 50280);
-        // batch 1024: in_proj and the LM head on the wgmma kernels where the device has them (compute capability 9.0)
-        compare(name, RandomModel.create(c, 11), new EngineOptions(Backend.CUDA, 1100, 1024, 1, EngineOptions.StateMode.RESIDENT, 0,
-                precision), new int[] {9, 256, 1024}, bound);
+        // batch 1024: in_proj and the LM head on the wgmma kernels where the device has them (compute capability 9.0); with
+        // two lanes, each lane's 512 rows on them, through its half of the activation-split room
+        withLaneMinRows(laneMinRows, () -> compare(name, RandomModel.create(c, 11), new EngineOptions(Backend.CUDA, 1100, 1024, 1,
+                EngineOptions.StateMode.RESIDENT, 0, precision), new int[] {9, 256, 1024}, bound));
     }
 
     /** Steps random streams from loaded states on both engines; outputs each step and stored states within {@code bound}. */
