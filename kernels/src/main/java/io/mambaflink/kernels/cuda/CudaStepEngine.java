@@ -43,7 +43,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Buckets of at least {@link #DEFAULT_LANE_MIN_ROWS} rows run as two lanes: the first and second half of the rows
  * each run the whole step on a stream of its own (two branches of the graph), so that the hardware may run one half's
- * matrix products beside the other half's state updates. Rows are independent, so each lane reads and writes only its
+ * matrix products beside the other half's state updates ({@code -Dmambaflink.cuda.lanes} sets more lanes; four measured
+ * no faster than two on the H100). Rows are independent, so each lane reads and writes only its
  * own rows of every buffer.
  *
  * <p>After a CUDA error the engine refuses further work: its device state is unknown, so the caller must fail and
@@ -84,19 +85,20 @@ public final class CudaStepEngine implements StepEngine {
 
     private final CudaDevice device;
     private final CUstream stream = new CUstream();
-    /** Lane B's stream, and the events that fork it from the engine's stream and join it back; null without lanes. */
-    private final CUstream laneStream;
+    /** Lanes 1.. streams (lane 0 runs on the engine's stream), and the events that fork them and join them back; or null. */
+    private final CUstream[] laneStreams;
     private final CUevent fork;
     private final CUevent join;
-    /** Buckets of at least this many rows run as two lanes of half the rows each (0: never). */
+    /** Buckets of at least this many rows run as {@link #lanes} lanes of an equal share of the rows each (0: never). */
     private final int laneMinRows;
+    private final int lanes;
     private final DeviceWeights w;
     private final HostStatePool hostPool;
 
     /** Resident: (capacity, stateFloats) slot pool; host: (maxBatch, stateFloats) staging rows. */
     private final Dev states;
     private final long stateRows;
-    /** int32 control block: [n | slots (maxBatch) | tokens (maxBatch) | n of lane A | n of lane B]. */
+    /** int32 control block: [n | slots (maxBatch) | tokens (maxBatch) | n of each lane (lanes)]. */
     private final Dev ctrl;
     private final Dev nRows;
     private final Dev slotsDev;
@@ -129,9 +131,8 @@ public final class CudaStepEngine implements StepEngine {
     private final EmbedKernel embed;
     private final RmsNormKernel rmsNorm;
     private final LinearKernel linear;
-    /** The two lanes' launchers (their own halves of the activation-split room), or null. */
-    private final LinearKernel linearA;
-    private final LinearKernel linearB;
+    /** Each lane's launcher (with its own share of the activation-split room), or null. */
+    private final LinearKernel[] laneLinear;
     private final Conv1dUpdateKernel conv;
     private final Ssm1UpdateKernel ssm1;
     private final Ssm2UpdateKernel ssm2;
@@ -153,6 +154,7 @@ public final class CudaStepEngine implements StepEngine {
         this.useGraphs = !"false".equals(System.getProperty("mambaflink.cuda.graphs"));
         this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
         this.bf16Operands = options.matmul() == EngineOptions.MatmulPrecision.BF16;
+        this.lanes = Math.max(2, Integer.getInteger("mambaflink.cuda.lanes", 2)); // before ctrlInts()
         this.stateFloats = layout.size();
         if (maxBatch > MAX_GRID_ROWS) {
             throw new IllegalArgumentException("backend cuda: maxBatch " + maxBatch + " exceeds " + MAX_GRID_ROWS);
@@ -276,56 +278,64 @@ public final class CudaStepEngine implements StepEngine {
         bs[nb++] = maxBatch;
         this.buckets = Arrays.copyOf(bs, nb);
         this.graphs = new CUgraphExec[nb];
-        // lanes: large buckets as two half batches on two streams, so one half's matrix products (compute-bound) run
-        // beside the other half's state updates (memory-bound)
+        // lanes: large buckets as two (or more) part batches on streams of their own, so that one part's matrix products
+        // (compute-bound) can run beside another's state updates (memory-bound)
         int lmr = Integer.getInteger("mambaflink.cuda.lane-min-rows", DEFAULT_LANE_MIN_ROWS);
-        this.laneMinRows = lmr > 0 && maxBatch >= Math.max(lmr, 2 * (LinearKernel.GEMV_MAX_ROWS + 8)) ? Math.max(lmr,
-                2 * (LinearKernel.GEMV_MAX_ROWS + 8)) : 0;
+        int minLaned = lanes * (LinearKernel.GEMV_MAX_ROWS + 8);
+        this.laneMinRows = lmr > 0 && maxBatch >= Math.max(lmr, minLaned) ? Math.max(lmr, minLaned) : 0;
         if (laneMinRows > 0) {
-            this.laneStream = new CUstream();
+            this.laneStreams = new CUstream[lanes];
             this.fork = new CUevent();
             this.join = new CUevent();
             try {
-                JCudaDriver.cuStreamCreate(laneStream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+                for (int i = 1; i < lanes; i++) {
+                    laneStreams[i] = new CUstream();
+                    JCudaDriver.cuStreamCreate(laneStreams[i], CUstream_flags.CU_STREAM_NON_BLOCKING);
+                }
                 JCudaDriver.cuEventCreate(fork, CUevent_flags.CU_EVENT_DISABLE_TIMING);
                 JCudaDriver.cuEventCreate(join, CUevent_flags.CU_EVENT_DISABLE_TIMING);
             } catch (CudaException e) {
                 close();
-                throw Cu.fail("cuStreamCreate / cuEventCreate", "lane B of the engine", e);
+                throw Cu.fail("cuStreamCreate / cuEventCreate", "lanes of the engine", e);
             }
-            this.linearA = new LinearKernel(device);
-            this.linearB = new LinearKernel(device);
-            if (xHi != null) {
-                // each lane's half of the bf16 split room; lane A's rows, rounded up to 8, can exceed maxBatch / 2 in a
-                // bucket that is not a power of two, and its products then run on mma.sync (usesWgmma checks the room)
-                long half = xHi.floats() / 2 / 4 * 4;
-                linearB.setActivationSplit(new LinearKernel.Split(xHi.slice("activations, bf16 hi, lane B", half),
-                        xLo.slice("activations, bf16 lo, lane B", half)));
-                linearA.setActivationSplit(new LinearKernel.Split(new Dev(xHi.name(), xHi.ptr(), xHi.offset(), half),
-                        new Dev(xLo.name(), xLo.ptr(), xLo.offset(), half)));
+            laneStreams[0] = stream;
+            this.laneLinear = new LinearKernel[lanes];
+            // each lane's share of the bf16 split room; lane rows rounded up to 8 can exceed maxBatch / lanes in a bucket
+            // that is not a power of two, and that lane's products then run on mma.sync (usesWgmma checks the room)
+            long share = xHi == null ? 0 : xHi.floats() / lanes / 4 * 4;
+            for (int i = 0; i < lanes; i++) {
+                laneLinear[i] = new LinearKernel(device);
+                if (xHi != null) {
+                    laneLinear[i].setActivationSplit(new LinearKernel.Split(part(xHi, i, share), part(xLo, i, share)));
+                }
             }
         } else {
-            this.laneStream = null;
+            this.laneStreams = null;
             this.fork = null;
             this.join = null;
-            this.linearA = null;
-            this.linearB = null;
+            this.laneLinear = null;
         }
         LOG.info("CUDA engine on device {} ({}): {} slots {}, maxBatch {}, {} MB of states on the device, graphs {}", device.ordinal(),
                 device.name(), capacity, resident ? "resident" : "on the host", maxBatch, stateBytes >> 20, useGraphs ? "on" : "off");
     }
 
+    /** Floats i * share .. (i + 1) * share of a view. */
+    private static Dev part(Dev d, int i, long share) {
+        Dev from = d.slice(d.name() + ", lane " + i, i * share);
+        return new Dev(from.name(), from.ptr(), from.offset(), share);
+    }
+
     /** Ints in the control block. */
     private int ctrlInts() {
-        return 3 + 2 * maxBatch;
+        return 1 + 2 * maxBatch + lanes;
     }
 
-    /** Rows of lane A in a bucket of {@code r} rows run as two lanes (a multiple of 8, so lane B's rows stay aligned). */
-    private static int laneARows(int r) {
-        return (r / 2 + 7) / 8 * 8;
+    /** Rows of each lane but the last in a bucket of {@code r} rows run as lanes (a multiple of 8, so rows stay aligned). */
+    private int laneRows(int r) {
+        return ((r + lanes - 1) / lanes + 7) / 8 * 8;
     }
 
-    /** True when a bucket of {@code r} rows runs as two lanes. */
+    /** True when a bucket of {@code r} rows runs as lanes. */
     private boolean laned(int r) {
         return laneMinRows > 0 && r >= laneMinRows && r <= maxBatch;
     }
@@ -334,9 +344,10 @@ public final class CudaStepEngine implements StepEngine {
     private void putRows(int n, int bi) {
         ctrlView.put(0, n);
         if (laned(buckets[bi])) {
-            int a = laneARows(buckets[bi]);
-            ctrlView.put(1 + 2 * maxBatch, Math.min(n, a));
-            ctrlView.put(2 + 2 * maxBatch, Math.max(0, n - a));
+            int part = laneRows(buckets[bi]);
+            for (int i = 0; i < lanes; i++) {
+                ctrlView.put(1 + 2 * maxBatch + i, Math.max(0, Math.min(part, n - i * part)));
+            }
         }
     }
 
@@ -575,14 +586,20 @@ public final class CudaStepEngine implements StepEngine {
         if (!laned(r)) {
             enqueueStep(new Lane(stream, linear, nRows, 0, r));
         } else {
-            // fork: lane B on its own stream from here (an edge in the captured graph), then join it back
-            int a = laneARows(r);
+            // fork: lanes 1.. on their own streams from here (edges in the captured graph), then join them back
+            int part = laneRows(r);
             Cu.eventRecord("lane fork", fork, stream);
-            Cu.streamWait("lane fork", laneStream, fork);
-            enqueueStep(new Lane(stream, linearA, ctrl.slice("n_rows, lane A", 1 + 2L * maxBatch), 0, a));
-            enqueueStep(new Lane(laneStream, linearB, ctrl.slice("n_rows, lane B", 2 + 2L * maxBatch), a, r - a));
-            Cu.eventRecord("lane join", join, laneStream);
-            Cu.streamWait("lane join", stream, join);
+            for (int i = 1; i < lanes && i * part < r; i++) {
+                Cu.streamWait("lane fork", laneStreams[i], fork);
+            }
+            for (int i = 0; i < lanes && i * part < r; i++) {
+                enqueueStep(new Lane(laneStreams[i], laneLinear[i], ctrl.slice("n_rows, lane " + i, 1 + 2L * maxBatch + i), i * part,
+                        Math.min(part, r - i * part)));
+            }
+            for (int i = 1; i < lanes && i * part < r; i++) {
+                Cu.eventRecord("lane join", join, laneStreams[i]);
+                Cu.streamWait("lane join", stream, join);
+            }
         }
         if (!directOutputs(r)) {
             Cu.dtohAsync("step outputs", outHost, out.ptr(), 4L * r * c.outputDim(), stream);
@@ -788,13 +805,17 @@ public final class CudaStepEngine implements StepEngine {
             hostPool.close();
         }
         w.release();
-        if (laneStream != null) {
+        if (laneStreams != null) {
             try {
                 JCudaDriver.cuEventDestroy(fork);
                 JCudaDriver.cuEventDestroy(join);
-                JCudaDriver.cuStreamDestroy(laneStream);
+                for (int i = 1; i < laneStreams.length; i++) {
+                    if (laneStreams[i] != null) {
+                        JCudaDriver.cuStreamDestroy(laneStreams[i]);
+                    }
+                }
             } catch (CudaException e) {
-                LOG.warn("CUDA engine close: lane B's stream or events not destroyed: {}", e.getMessage());
+                LOG.warn("CUDA engine close: a lane's stream or events not destroyed: {}", e.getMessage());
             }
         }
         JCudaDriver.cuStreamDestroy(stream);

@@ -69,16 +69,31 @@ class CudaEngineRandomTest {
     }
 
     /**
-     * Every bucket from 32 rows run as two lanes (half batches on two streams, see CudaStepEngine): batches that leave
-     * lane B few rows (17 and 20 of a bucket of 32: 1 and 4 rows; 33 of 64: 1 row), fill both lanes (64) and nearly fill a
-     * bucket of 1024 (1000: 512 + 488).
+     * Buckets run as lanes (row shares on streams of their own, see CudaStepEngine). Two lanes from 32 rows: batches that
+     * leave lane 1 few rows (17 and 20 of a bucket of 32: 1 and 4 rows; 33 of 64: 1 row), fill both lanes (64) and nearly
+     * fill a bucket of 1024 (1000: 512 + 488). Four lanes from 64 rows: 65 of 128 (32, 32, 1 and no rows), 100 and 1000.
      */
-    @ParameterizedTest(name = "{0} {1} two lanes")
-    @MethodSource("cases")
-    void twoLanesEqualCpuEngine(String name, EngineOptions.StateMode mode) {
+    @ParameterizedTest(name = "{0} {1} {2} lanes")
+    @MethodSource("laneCases")
+    void lanesEqualCpuEngine(String name, EngineOptions.StateMode mode, int lanes) {
         assumeCuda();
-        withLaneMinRows("32", () -> compare(name, model(name), new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0),
-                new int[] {17, 20, 33, 64, 1000}, 1e-4));
+        String before = System.getProperty("mambaflink.cuda.lanes");
+        System.setProperty("mambaflink.cuda.lanes", String.valueOf(lanes));
+        try {
+            withLaneMinRows("32", () -> compare(name, model(name), new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0),
+                    lanes == 2 ? new int[] {17, 20, 33, 64, 1000} : new int[] {65, 100, 1000}, 1e-4));
+        } finally {
+            if (before == null) {
+                System.clearProperty("mambaflink.cuda.lanes");
+            } else {
+                System.setProperty("mambaflink.cuda.lanes", before);
+            }
+        }
+    }
+
+    /** Every model and state mode with two lanes and with four. */
+    static Stream<Arguments> laneCases() {
+        return cases().flatMap(a -> Stream.of(2, 4).map(n -> Arguments.of(a.get()[0], a.get()[1], n)));
     }
 
     private static void withLaneMinRows(String rows, Runnable r) {
