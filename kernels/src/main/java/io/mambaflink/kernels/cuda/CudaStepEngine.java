@@ -44,8 +44,8 @@ import org.slf4j.LoggerFactory;
  * <p>Buckets of at least {@link #DEFAULT_LANE_MIN_ROWS} rows run as two lanes: the first and second half of the rows
  * each run the whole step on a stream of its own (two branches of the graph), so that the hardware may run one half's
  * matrix products beside the other half's state updates ({@code -Dmambaflink.cuda.lanes} sets more lanes; four measured
- * no faster than two on the H100). Rows are independent, so each lane reads and writes only its
- * own rows of every buffer.
+ * no faster than two on the H100). Rows are independent, so each lane reads and writes only its own rows of every
+ * buffer, with its own row count in the control block.
  *
  * <p>After a CUDA error the engine refuses further work: its device state is unknown, so the caller must fail and
  * restore from a checkpoint rather than emit numbers.
@@ -85,7 +85,7 @@ public final class CudaStepEngine implements StepEngine {
 
     private final CudaDevice device;
     private final CUstream stream = new CUstream();
-    /** Lanes 1.. streams (lane 0 runs on the engine's stream), and the events that fork them and join them back; or null. */
+    /** The lanes' streams (lane 0's is the engine's), and the events that fork lanes 1.. and join them back; or null. */
     private final CUstream[] laneStreams;
     private final CUevent fork;
     private final CUevent join;
