@@ -330,9 +330,17 @@ public final class CudaStepEngine implements StepEngine {
         return 1 + 2 * maxBatch + lanes;
     }
 
-    /** Rows of each lane but the last in a bucket of {@code r} rows run as lanes (a multiple of 8, so rows stay aligned). */
-    private int laneRows(int r) {
+    /**
+     * Rows per lane of a bucket of {@code r} rows run as {@code lanes} lanes: lane i takes rows i * part .. of the bucket,
+     * {@link #laneShare} of them. A multiple of 8, so every lane's rows of every buffer stay 16-byte aligned.
+     */
+    static int laneRows(int r, int lanes) {
         return ((r + lanes - 1) / lanes + 7) / 8 * 8;
+    }
+
+    /** How many of rows 0 .. {@code rows} - 1 fall to lane {@code i} when each lane takes {@code part}: 0 .. part. */
+    static int laneShare(int rows, int part, int i) {
+        return Math.max(0, Math.min(part, rows - i * part));
     }
 
     /** True when a bucket of {@code r} rows runs as lanes. */
@@ -344,9 +352,9 @@ public final class CudaStepEngine implements StepEngine {
     private void putRows(int n, int bi) {
         ctrlView.put(0, n);
         if (laned(buckets[bi])) {
-            int part = laneRows(buckets[bi]);
+            int part = laneRows(buckets[bi], lanes);
             for (int i = 0; i < lanes; i++) {
-                ctrlView.put(1 + 2 * maxBatch + i, Math.max(0, Math.min(part, n - i * part)));
+                ctrlView.put(1 + 2 * maxBatch + i, laneShare(n, part, i));
             }
         }
     }
@@ -587,16 +595,16 @@ public final class CudaStepEngine implements StepEngine {
             enqueueStep(new Lane(stream, linear, nRows, 0, r));
         } else {
             // fork: lanes 1.. on their own streams from here (edges in the captured graph), then join them back
-            int part = laneRows(r);
+            int part = laneRows(r, lanes);
             Cu.eventRecord("lane fork", fork, stream);
-            for (int i = 1; i < lanes && i * part < r; i++) {
+            for (int i = 1; i < lanes && laneShare(r, part, i) > 0; i++) {
                 Cu.streamWait("lane fork", laneStreams[i], fork);
             }
-            for (int i = 0; i < lanes && i * part < r; i++) {
+            for (int i = 0; i < lanes && laneShare(r, part, i) > 0; i++) {
                 enqueueStep(new Lane(laneStreams[i], laneLinear[i], ctrl.slice("n_rows, lane " + i, 1 + 2L * maxBatch + i), i * part,
-                        Math.min(part, r - i * part)));
+                        laneShare(r, part, i)));
             }
-            for (int i = 1; i < lanes && i * part < r; i++) {
+            for (int i = 1; i < lanes && laneShare(r, part, i) > 0; i++) {
                 Cu.eventRecord("lane join", join, laneStreams[i]);
                 Cu.streamWait("lane join", stream, join);
             }
