@@ -117,7 +117,8 @@ class CudaEngineRandomTest {
      */
     @ParameterizedTest(name = "{0} matmul {1} lanes from {3} rows")
     @org.junit.jupiter.params.provider.CsvSource({"mamba1-768, FLOAT32, 0.0001, 0", "mamba2-768, FLOAT32, 0.0001, 0",
-        "mamba1-768, BF16, 0.03, 0", "mamba2-768, BF16, 0.03, 0", "mamba1-768, FLOAT32, 0.0001, 32", "mamba2-768, FLOAT32, 0.0001, 32"})
+        "mamba1-768, BF16, 0.03, 0", "mamba2-768, BF16, 0.03, 0", "mamba1-768, FLOAT32, 0.0001, 32", "mamba2-768, FLOAT32, 0.0001, 32",
+        "mamba1-768, BF16, 0.03, 32"})
     void fullWidthModelsAtBothMatmulPrecisions(String name, EngineOptions.MatmulPrecision precision, double bound, String laneMinRows) {
         assumeCuda();
         MambaConfig c = name.startsWith("mamba1") ? RandomModel.mamba1Lm(768, 2, 16, 50280) : RandomModel.mamba2Lm(768, 2, 128, 1, 50280);
