@@ -281,8 +281,9 @@ public final class CudaStepEngine implements StepEngine {
         // lanes: large buckets as two (or more) part batches on streams of their own, so that one part's matrix products
         // (compute-bound) can run beside another's state updates (memory-bound)
         int lmr = Integer.getInteger("mambaflink.cuda.lane-min-rows", DEFAULT_LANE_MIN_ROWS);
-        int minLaned = lanes * (LinearKernel.GEMV_MAX_ROWS + 8);
-        this.laneMinRows = lmr > 0 && maxBatch >= Math.max(lmr, minLaned) ? Math.max(lmr, minLaned) : 0;
+        // each lane above the GEMV's rows, so all lanes run the same kernels as the whole bucket would
+        int minRows = Math.max(lmr, lanes * (LinearKernel.GEMV_MAX_ROWS + 8));
+        this.laneMinRows = lmr > 0 && maxBatch >= minRows ? minRows : 0;
         if (laneMinRows > 0) {
             this.laneStreams = new CUstream[lanes];
             this.fork = new CUevent();
@@ -345,7 +346,7 @@ public final class CudaStepEngine implements StepEngine {
 
     /** True when a bucket of {@code r} rows runs as lanes. */
     private boolean laned(int r) {
-        return laneMinRows > 0 && r >= laneMinRows && r <= maxBatch;
+        return laneMinRows > 0 && r >= laneMinRows;
     }
 
     /** Writes the batch's row count (and each lane's) into the control block for bucket {@code bi}. */
@@ -596,15 +597,19 @@ public final class CudaStepEngine implements StepEngine {
         } else {
             // fork: lanes 1.. on their own streams from here (edges in the captured graph), then join them back
             int part = laneRows(r, lanes);
+            int used = 0;
+            while (used < lanes && laneShare(r, part, used) > 0) {
+                used++;
+            }
             Cu.eventRecord("lane fork", fork, stream);
-            for (int i = 1; i < lanes && laneShare(r, part, i) > 0; i++) {
+            for (int i = 1; i < used; i++) {
                 Cu.streamWait("lane fork", laneStreams[i], fork);
             }
-            for (int i = 0; i < lanes && laneShare(r, part, i) > 0; i++) {
+            for (int i = 0; i < used; i++) {
                 enqueueStep(new Lane(laneStreams[i], laneLinear[i], ctrl.slice("n_rows, lane " + i, 1 + 2L * maxBatch + i), i * part,
                         laneShare(r, part, i)));
             }
-            for (int i = 1; i < lanes && laneShare(r, part, i) > 0; i++) {
+            for (int i = 1; i < used; i++) {
                 Cu.eventRecord("lane join", join, laneStreams[i]);
                 Cu.streamWait("lane join", stream, join);
             }
@@ -614,23 +619,11 @@ public final class CudaStepEngine implements StepEngine {
         }
     }
 
-    /** Rows off .. off + rows of the step's buffers, launched on one stream with one launcher. */
-    private static final class Lane {
-        final CUstream s;
-        final LinearKernel lin;
-        /** Device int: the lane's rows of this batch. */
-        final Dev nRows;
-        final int off;
-        final int rows;
-
-        Lane(CUstream s, LinearKernel lin, Dev nRows, int off, int rows) {
-            this.s = s;
-            this.lin = lin;
-            this.nRows = nRows;
-            this.off = off;
-            this.rows = rows;
-        }
-
+    /**
+     * Rows off .. off + rows of the step's buffers, launched on one stream with one launcher; nRows is the device int
+     * with the lane's rows of this batch.
+     */
+    private record Lane(CUstream s, LinearKernel lin, Dev nRows, int off, int rows) {
         /** The lane's rows of a (maxBatch, width) buffer. */
         Dev of(Dev buf, long width) {
             return off == 0 ? buf : buf.slice(buf.name(), off * width);
@@ -639,7 +632,7 @@ public final class CudaStepEngine implements StepEngine {
 
     /** The step's launch sequence for a lane's rows. */
     void enqueueStep(Lane ln) {
-        int r = ln.rows;
+        int r = ln.rows();
         LinearKernel.Variant lv = refKernels ? LinearKernel.Variant.REF : LinearKernel.pick(r, bf16Operands);
         boolean small = lv == LinearKernel.Variant.GEMV;
         int dModel = c.dModel();
@@ -648,7 +641,7 @@ public final class CudaStepEngine implements StepEngine {
         int convDim = c.convDim();
         float eps = c.layerNormEps();
         long stride = stateFloats;
-        Dev nr = ln.nRows;
+        Dev nr = ln.nRows();
         Dev slots = ln.of(slotsDev, 1);
         Dev hid = ln.of(hidden, dModel);
         Dev pr = ln.of(proj, inProjDim);
@@ -656,7 +649,7 @@ public final class CudaStepEngine implements StepEngine {
         Dev dbcv = c.arch() == Arch.MAMBA1 ? ln.of(dbc, dbcDim()) : dbc;
         Dev dtvv = c.arch() == Arch.MAMBA1 ? ln.of(dtv, dInner) : dtv;
         Dev yv = ln.of(y, dInner);
-        CUstream s = ln.s;
+        CUstream s = ln.s();
         // embed
         if (c.io().tokenInput()) {
             embed.launch(s, nr, r, ln.of(tokensDev, 1), w.embeddings, c.vocabSize(), dModel, hid);
@@ -671,7 +664,7 @@ public final class CudaStepEngine implements StepEngine {
             if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
                 LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slots, states, stateRows, stride, layout.convOffset(li),
                         l.conv(), l.convBias(), convLo, convDim, c.dConv(), xcv, convDim);
-                ln.lin.launch(s, lv, nr, r, hid, dModel, l.norm(), eps, l.inProj(), null, l.inProjBias(), dModel, inProjDim,
+                ln.lin().launch(s, lv, nr, r, hid, dModel, l.norm(), eps, l.inProj(), null, l.inProjBias(), dModel, inProjDim,
                         pr, inProjDim, false, cf);
             } else {
                 normLinear(ln, lv, l.norm(), l.inProj(), l.inProjBias(), inProjDim, pr);
@@ -714,11 +707,11 @@ public final class CudaStepEngine implements StepEngine {
         int dModel = c.dModel();
         Dev hid = ln.of(hidden, dModel);
         if (lv == LinearKernel.Variant.GEMV) {
-            ln.lin.launch(ln.s, lv, ln.nRows, ln.rows, hid, dModel, normW, c.layerNormEps(), weight, bias, dModel, outDim, dst, outDim,
+            ln.lin().launch(ln.s(), lv, ln.nRows(), ln.rows(), hid, dModel, normW, c.layerNormEps(), weight, bias, dModel, outDim, dst, outDim,
                     false);
         } else {
             Dev nv = ln.of(normed, dModel);
-            rmsNorm.launch(ln.s, ln.nRows, ln.rows, hid, dModel, normW, c.layerNormEps(), dModel, nv, dModel);
+            rmsNorm.launch(ln.s(), ln.nRows(), ln.rows(), hid, dModel, normW, c.layerNormEps(), dModel, nv, dModel);
             matmul(ln, lv, nv, dModel, weight, bias, dModel, outDim, dst, outDim, false);
         }
     }
@@ -727,7 +720,7 @@ public final class CudaStepEngine implements StepEngine {
     private void matmul(Lane ln, LinearKernel.Variant lv, Dev x, int xStride, Dev weight, Dev bias, int in, int outDim, Dev dst,
             int dstStride, boolean accumulate) {
         LinearKernel.Split split = splits == null ? null : splits.get(weight);
-        ln.lin.launch(ln.s, lv, ln.nRows, ln.rows, x, xStride, Dev.NONE, 0f, weight, split, bias, in, outDim, dst, dstStride, accumulate,
+        ln.lin().launch(ln.s(), lv, ln.nRows(), ln.rows(), x, xStride, Dev.NONE, 0f, weight, split, bias, in, outDim, dst, dstStride, accumulate,
                 null);
     }
 

@@ -77,18 +77,9 @@ class CudaEngineRandomTest {
     @MethodSource("laneCases")
     void lanesEqualCpuEngine(String name, EngineOptions.StateMode mode, int lanes) {
         assumeCuda();
-        String before = System.getProperty("mambaflink.cuda.lanes");
-        System.setProperty("mambaflink.cuda.lanes", String.valueOf(lanes));
-        try {
-            withLaneMinRows("32", () -> compare(name, model(name), new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0),
-                    lanes == 2 ? new int[] {17, 20, 33, 64, 1000} : new int[] {65, 100, 1000}, 1e-4));
-        } finally {
-            if (before == null) {
-                System.clearProperty("mambaflink.cuda.lanes");
-            } else {
-                System.setProperty("mambaflink.cuda.lanes", before);
-            }
-        }
+        withProperty("mambaflink.cuda.lanes", String.valueOf(lanes), () -> withLaneMinRows("32", () -> compare(name, model(name),
+                new EngineOptions(Backend.CUDA, CAPACITY, MAX_BATCH, 1, mode, 0),
+                lanes == 2 ? new int[] {17, 20, 33, 64, 1000} : new int[] {65, 100, 1000}, 1e-4)));
     }
 
     /** Every model and state mode with two lanes and with four. */
@@ -97,15 +88,20 @@ class CudaEngineRandomTest {
     }
 
     private static void withLaneMinRows(String rows, Runnable r) {
-        String before = System.getProperty("mambaflink.cuda.lane-min-rows");
-        System.setProperty("mambaflink.cuda.lane-min-rows", rows);
+        withProperty("mambaflink.cuda.lane-min-rows", rows, r);
+    }
+
+    /** Runs {@code r} with a system property set (the engine reads its switches when it is built), then restores it. */
+    private static void withProperty(String key, String value, Runnable r) {
+        String before = System.getProperty(key);
+        System.setProperty(key, value);
         try {
             r.run();
         } finally {
             if (before == null) {
-                System.clearProperty("mambaflink.cuda.lane-min-rows");
+                System.clearProperty(key);
             } else {
-                System.setProperty("mambaflink.cuda.lane-min-rows", before);
+                System.setProperty(key, before);
             }
         }
     }
