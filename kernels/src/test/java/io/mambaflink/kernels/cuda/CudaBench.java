@@ -9,6 +9,7 @@ import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.StepBatch;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUstream;
@@ -35,6 +36,8 @@ public final class CudaBench {
 
     public static void main(String[] args) {
         String what = args.length > 0 ? args[0] : "all";
+        // an optional second argument: a regular expression on the variant labels (the model table's rows to run)
+        only = args.length > 1 && !what.equals("profile") ? java.util.regex.Pattern.compile(args[1]) : null;
         CudaDevice device = CudaDevice.get(0);
         device.makeCurrent();
         if (what.equals("profile")) {
@@ -77,14 +80,10 @@ public final class CudaBench {
                     stateBytes / 1e6);
             for (int b : batches) {
                 for (Variant v : VARIANTS) {
-                    if (!v.takes(b)) {
+                    if (!v.takes(b) || (only != null && !only.matcher(v.label).find())) {
                         continue;
                     }
-                    System.setProperty("mambaflink.cuda.gemv-few-rows", String.valueOf(!v.eightRowGemv));
-                    if (v.laneMinRows != null) {
-                        System.setProperty("mambaflink.cuda.lane-min-rows", v.laneMinRows);
-                    }
-                    System.setProperty("mambaflink.cuda.lanes", String.valueOf(v.lanes));
+                    v.props.forEach(System::setProperty);
                     try (CudaStepEngine e = new CudaStepEngine(model, new EngineOptions(Backend.CUDA, b, b, 1, v.mode, 0, v.precision))) {
                         StepBatch batch = e.newBatch();
                         SplittableRandom rnd = new SplittableRandom(b);
@@ -109,18 +108,18 @@ public final class CudaBench {
                                 v.mode == EngineOptions.StateMode.RESIDENT ? "resident" : "host", v.label, ms, b / ms * 1e3, dev, floor,
                                 100 * floor / dev);
                     } finally {
-                        System.clearProperty("mambaflink.cuda.gemv-few-rows");
-                        System.clearProperty("mambaflink.cuda.lane-min-rows");
-                        System.clearProperty("mambaflink.cuda.lanes");
+                        v.props.keySet().forEach(System::clearProperty);
                     }
                 }
             }
         }
     }
 
-    /** One engine set-up of the model table, and the batches it runs at. */
-    private record Variant(String label, EngineOptions.StateMode mode, EngineOptions.MatmulPrecision precision, boolean eightRowGemv,
-            String laneMinRows, int lanes, int minRows, int maxRows) {
+    private static java.util.regex.Pattern only;
+
+    /** One engine set-up of the model table (engine switches as system properties), and the batches it runs at. */
+    private record Variant(String label, EngineOptions.StateMode mode, EngineOptions.MatmulPrecision precision, Map<String, String> props,
+            int minRows, int maxRows) {
         boolean takes(int b) {
             return b >= minRows && b <= maxRows;
         }
@@ -130,8 +129,8 @@ public final class CudaBench {
      * Resident and host states with float32-accurate products, resident with bf16 operands (above the GEMV's rows: the
      * GEMV is float32 at every precision); at batches of 1-4, resident with the GEMVs built for 8 rows beside the few-row
      * builds; from 64 rows, resident with the bucket run as one lane and as two (half batches on two streams), side by
-     * side (the unlabelled rows use the engine's default, CudaStepEngine.DEFAULT_LANE_MIN_ROWS). Four lanes
-     * (-Dmambaflink.cuda.lanes=4) measured 6.61 / 10.71 / 21.07 ms at 1024 / 2048 / 4096 against two lanes' 5.59 /
+     * side (the rows labelled only by precision use the engine's defaults, CudaStepEngine.DEFAULT_LANE_MIN_ROWS). Four
+     * lanes (-Dmambaflink.cuda.lanes=4) measured 6.61 / 10.71 / 21.07 ms at 1024 / 2048 / 4096 against two lanes' 5.59 /
      * 10.74 / 20.49, so they have no row here.
      */
     private static final List<Variant> VARIANTS = variants(EngineOptions.StateMode.RESIDENT, EngineOptions.MatmulPrecision.FLOAT32,
@@ -140,14 +139,16 @@ public final class CudaBench {
     private static List<Variant> variants(EngineOptions.StateMode res, EngineOptions.MatmulPrecision f32,
             EngineOptions.MatmulPrecision bf16) {
         int all = Integer.MAX_VALUE;
-        return List.of(new Variant("float32", res, f32, false, null, 2, 1, all),
-                new Variant("float32", EngineOptions.StateMode.HOST, f32, false, null, 2, 1, all),
-                new Variant("bf16", res, bf16, false, null, 2, LinearKernel.GEMV_MAX_ROWS + 1, all),
-                new Variant("float32, 8-row GEMV builds", res, f32, true, null, 2, 1, 4),
-                new Variant("float32, one lane", res, f32, false, "0", 2, 64, all),
-                new Variant("float32, two lanes", res, f32, false, "32", 2, 64, all),
-                new Variant("bf16, one lane", res, bf16, false, "0", 2, 64, all),
-                new Variant("bf16, two lanes", res, bf16, false, "32", 2, 64, all));
+        int wide = LinearKernel.GEMV_MAX_ROWS + 1;
+        String lanes = "mambaflink.cuda.lane-min-rows";
+        return List.of(new Variant("float32", res, f32, Map.of(), 1, all),
+                new Variant("float32", EngineOptions.StateMode.HOST, f32, Map.of(), 1, all),
+                new Variant("bf16", res, bf16, Map.of(), wide, all),
+                new Variant("float32, 8-row GEMV builds", res, f32, Map.of("mambaflink.cuda.gemv-few-rows", "false"), 1, 4),
+                new Variant("float32, one lane", res, f32, Map.of(lanes, "0"), 64, all),
+                new Variant("float32, two lanes", res, f32, Map.of(lanes, "32"), 64, all),
+                new Variant("bf16, one lane", res, bf16, Map.of(lanes, "0"), 64, all),
+                new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all));
     }
 
     /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */
