@@ -8,11 +8,12 @@
 // Shapes:  x_hi, x_lo (rows, in) bf16 dense (bf16_split_rows makes them from the float32 activations); w_hi, w_lo
 //          (out, in) bf16 (DeviceWeights' split); in % 8 == 0; bias (out) or null; y (rows, out) float32 stride
 //          y_stride. x_lo, w_lo are not read by x1.
-// Launch:  grid (ceil(out / 128), ceil(rows / 128), splits), block 256 = 2 warpgroups, each 64 rows x 128 outputs
-//          (m64n128k16); K tiles of 64 in shared-memory stages (4 for x1, 3 for x3) filled by cp.async in the
-//          128-byte swizzle and read by the tensor cores through matrix descriptors; stages - 2 tiles load while one
-//          is multiplied and the previous one's wgmma group may still run. Split-K as in linear.cu. Dynamic shared
-//          memory: stages * (2 or 4 operands) * 16 KB + 1 KB for alignment.
+// Launch:  grid (ceil(out / BN), ceil(rows / 128), splits), block 256 = 2 warpgroups, each 64 rows x BN outputs
+//          (m64nBNk16); wg_gemm_x1 / x3: BN 128, *_n256: BN 256. K tiles of 64 in shared-memory stages filled by
+//          cp.async in the 128-byte swizzle and read by the tensor cores through matrix descriptors; with 3 or more
+//          stages, stages - 2 tiles load while one is multiplied and the previous one's wgmma group may still run; with
+//          2 (x3_n256), one loads while the other is multiplied. Split-K as in linear.cu. Dynamic shared memory:
+//          stages * (1 or 2) * (128 + BN) * 64 * 2 bytes + 1 KB for alignment (x1 4 stages, x3 3; n256: x1 4, x3 2).
 // bf16_split_rows: hi[r, :] = bf16(x[r, :]), lo[r, :] = bf16(x - hi) (lo may be null), r < n_rows; x_stride % 4 == 0.
 #include "common.cuh"
 #include <cuda_bf16.h>
@@ -57,6 +58,19 @@ MF_DEVICE void wg_mma_ss(float* d, unsigned long long da, unsigned long long db)
         : "l"(da), "l"(db), "r"(1));
 }
 
+// d (64 x 256 f32 per warpgroup, 128 per thread) += a (64 x 16, shared: desc a) b (16 x 256, shared: desc b)
+MF_DEVICE void wg_mma_ss256(float* d, unsigned long long da, unsigned long long db) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, p, 1, 1, 0, 0;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "l"(da), "l"(db), "r"(1));
+}
+
 // Descriptor of a K-major tile with 64-element (128-byte) rows in the 128-byte swizzle: 8-row groups 1024 bytes
 // apart (stride byte offset), leading byte offset unused, layout type 1 (bits 62-63). The tile starts 1024-byte
 // aligned; a k16 step inside it is a 32-byte start offset (the swizzle applies to the address bits).
@@ -80,16 +94,20 @@ MF_DEVICE void wg_load(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src
 }
 #endif
 
-template <bool LO, int STAGES>
+template <bool LO, int STAGES, int BN>
 MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __restrict__ x_hi,
                        const __nv_bfloat16* __restrict__ x_lo, const __nv_bfloat16* __restrict__ w_hi,
                        const __nv_bfloat16* __restrict__ w_lo, const float* __restrict__ bias, int in, int out,
                        float* __restrict__ y, int y_stride, int accumulate, int k_per_split) {
 #ifdef WG_ENABLED
     constexpr int BK = 64;
-    constexpr int DIST = STAGES - 2;             // tiles loading ahead
-    constexpr int TILE = 128 * BK;               // bf16 per operand tile (16 KB)
-    constexpr int STAGE = (LO ? 4 : 2) * TILE;   // x hi, w hi (, x lo, w lo)
+    // wgmma groups left running while the next tile is waited for: one with 3+ stages, none with 2 (then the one spare
+    // stage loads while the other is multiplied)
+    constexpr int PEND = STAGES > 2 ? 1 : 0;
+    constexpr int DIST = STAGES - 1 - PEND;      // tiles loading ahead
+    constexpr int TILE = 128 * BK;               // bf16 per x tile (16 KB)
+    constexpr int WTILE = BN * BK;               // bf16 per W tile
+    constexpr int STAGE = (LO ? 2 : 1) * (TILE + WTILE);   // x hi, w hi (, x lo, w lo)
     extern __shared__ __align__(1024) unsigned char wg_smem[];
     // the swizzle needs 1024-byte aligned tiles: round the window up (the launch asks for 1 KB more)
     unsigned base = (unsigned)__cvta_generic_to_shared(wg_smem);
@@ -97,23 +115,23 @@ MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __re
     int n = *n_rows;
     int m0 = blockIdx.y * 128;
     if (m0 >= n) return;
-    int o0 = blockIdx.x * 128;
+    int o0 = blockIdx.x * BN;
     int k_begin = blockIdx.z * k_per_split;
     int k_end = min(in, k_begin + k_per_split);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int wg = warp >> 2;  // warpgroup: rows 64 wg .. 64 wg + 63 of the tile
-    float d[64];
+    float d[BN / 2];
 #pragma unroll
-    for (int i = 0; i < 64; i++) d[i] = 0.0f;
+    for (int i = 0; i < BN / 2; i++) d[i] = 0.0f;
     int tiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
     auto load = [&](int t) {
         __nv_bfloat16* st = sm + (t % STAGES) * STAGE;
         int k0 = k_begin + t * BK;
         wg_load<128>(st, x_hi, in, m0, n, k0, k_end);
-        wg_load<128>(st + TILE, w_hi, in, o0, out, k0, k_end);
+        wg_load<BN>(st + TILE, w_hi, in, o0, out, k0, k_end);
         if (LO) {
-            wg_load<128>(st + 2 * TILE, x_lo, in, m0, n, k0, k_end);
-            wg_load<128>(st + 3 * TILE, w_lo, in, o0, out, k0, k_end);
+            wg_load<128>(st + TILE + WTILE, x_lo, in, m0, n, k0, k_end);
+            wg_load<BN>(st + 2 * TILE + WTILE, w_lo, in, o0, out, k0, k_end);
         }
     };
 #pragma unroll
@@ -124,8 +142,9 @@ MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __re
     for (int kt = 0; kt < tiles; kt++) {
         cp_async_wait<DIST - 1>();                                      // tile kt has landed (this thread's part)
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // ... visible to the tensor cores' reads
-        __syncthreads();  // everyone's part; and every warpgroup is past its wait for tile kt - 2's wgmma group
-        if (kt + DIST < tiles) load(kt + DIST);                          // into tile kt - 2's stage
+        __syncthreads();  // everyone's part; and every warpgroup is past its wait for the wgmma group of the tile
+                          // whose stage the next load overwrites (kt - 2 with 3+ stages, kt - 1 with 2)
+        if (kt + DIST < tiles) load(kt + DIST);
         cp_async_commit();
         const __nv_bfloat16* st = sm + (kt % STAGES) * STAGE;
         const __nv_bfloat16* xa = st + wg * 64 * BK;  // this warpgroup's 64 rows
@@ -133,22 +152,31 @@ MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __re
 #pragma unroll
         for (int s = 0; s < BK / 16; s++) {
             unsigned long long ah = wg_desc(xa + s * 16), bh = wg_desc(st + TILE + s * 16);
-            if (LO) {
-                wg_mma_ss(d, wg_desc(xa + 2 * TILE + s * 16), bh);
-                wg_mma_ss(d, ah, wg_desc(st + 3 * TILE + s * 16));
+            if (BN == 256) {
+                if (LO) {
+                    wg_mma_ss256(d, wg_desc(xa + TILE + WTILE + s * 16), bh);
+                    wg_mma_ss256(d, ah, wg_desc(st + 2 * TILE + WTILE + s * 16));
+                }
+                wg_mma_ss256(d, ah, bh);
+            } else {
+                if (LO) {
+                    wg_mma_ss(d, wg_desc(xa + TILE + WTILE + s * 16), bh);
+                    wg_mma_ss(d, ah, wg_desc(st + 2 * TILE + WTILE + s * 16));
+                }
+                wg_mma_ss(d, ah, bh);
             }
-            wg_mma_ss(d, ah, bh);
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // tile kt - 1's group done
+        if (PEND) asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // tile kt - 1's group done
+        else asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
     // d[4 j + e]: (row 16 warp' + g (+ 8 for e >= 2), output 8 j + 2 t + e % 2), warp' = warp within the tile
-    float acc[1][16][4];
+    float acc[1][BN / 8][4];
 #pragma unroll
-    for (int i = 0; i < 64; i++) acc[0][i >> 2][i & 3] = d[i];
-    bf_epilogue<128, 128, 8, 1, 1, 16>(acc, m0, o0, n, out, warp, 0, lane >> 2, lane & 3, bias, y, y_stride, accumulate);
+    for (int i = 0; i < BN / 2; i++) acc[0][i >> 2][i & 3] = d[i];
+    bf_epilogue<128, BN, 8, 1, 1, BN / 8>(acc, m0, o0, n, out, warp, 0, lane >> 2, lane & 3, bias, y, y_stride, accumulate);
 #endif
 }
 
@@ -158,6 +186,12 @@ MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __re
         int in, int out, float *__restrict__ y, int y_stride, int accumulate, int k_per_split
 #define WG_PASS n_rows, x_hi, x_lo, w_hi, w_lo, bias, in, out, y, y_stride, accumulate, k_per_split
 
-extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1(WG_ARGS) { wg_gemm<false, 4>(WG_PASS); }
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1(WG_ARGS) { wg_gemm<false, 4, 128>(WG_PASS); }
 
-extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3(WG_ARGS) { wg_gemm<true, 3>(WG_PASS); }
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3(WG_ARGS) { wg_gemm<true, 3, 128>(WG_PASS); }
+
+// 128 x 256 tiles (m64n256 per warpgroup): a quarter less operand traffic per product than 128 x 128, for products
+// with enough 256-wide blocks to fill the device. x3: 2 stages of 96 KB; x1: 4 of 48 KB.
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1_n256(WG_ARGS) { wg_gemm<false, 4, 256>(WG_PASS); }
+
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3_n256(WG_ARGS) { wg_gemm<true, 2, 256>(WG_PASS); }

@@ -118,6 +118,8 @@ public final class LinearKernel {
     private final int multiprocessors;
     /** wgmma builds [x3, x1] (linear_wgmma.cu) where the device runs the sm_90a fatbin, else null. */
     private final CUfunction[] wg;
+    /** Their 128 x 256 tile builds [x3, x1], or null (also with -Dmambaflink.cuda.wgmma-n256=false). */
+    private final CUfunction[] wg256;
     private final CUfunction wgSplitRows;
     /** x's bf16 halves for the wgmma products, (rows, in) each; null: the mma.sync kernels run instead. */
     private Split xSplit;
@@ -142,9 +144,17 @@ public final class LinearKernel {
             this.wg = new CUfunction[] {device.function("wg_gemm_x3"), device.function("wg_gemm_x1")};
             allowSmem(wg[0], "wg_gemm_x3", wgSmemBytes(true));
             allowSmem(wg[1], "wg_gemm_x1", wgSmemBytes(false));
+            if (!"false".equals(System.getProperty("mambaflink.cuda.wgmma-n256"))) {
+                this.wg256 = new CUfunction[] {device.function("wg_gemm_x3_n256"), device.function("wg_gemm_x1_n256")};
+                allowSmem(wg256[0], "wg_gemm_x3_n256", wgSmemBytes(true, 256));
+                allowSmem(wg256[1], "wg_gemm_x1_n256", wgSmemBytes(false, 256));
+            } else {
+                this.wg256 = null;
+            }
             this.wgSplitRows = device.function("bf16_split_rows");
         } else {
             this.wg = null;
+            this.wg256 = null;
             this.wgSplitRows = null;
         }
         allowSmem(tcBig, "linear_tf32x3_big", smemBytes(true));
@@ -199,7 +209,24 @@ public final class LinearKernel {
 
     /** linear_wgmma.cu's stages of 64-wide K tiles: x3 3 stages of 4 operands, x1 4 of 2; 16 KB each, 1 KB alignment. */
     static int wgSmemBytes(boolean three) {
-        return (three ? 3 * 4 : 4 * 2) * 128 * 64 * 2 + 1024;
+        return wgSmemBytes(three, 128);
+    }
+
+    /**
+     * The same for tiles of 128 rows x {@code bn} outputs: 128 + bn operand rows (twice for x3) of 64 bf16 per stage;
+     * x3 3 stages at bn 128, 2 at bn 256; x1 4.
+     */
+    static int wgSmemBytes(boolean three, int bn) {
+        int stages = !three ? 4 : bn == 256 ? 2 : 3;
+        return stages * (three ? 2 : 1) * (128 + bn) * 64 * 2 + 1024;
+    }
+
+    /**
+     * True when a wgmma product takes the 128 x 256 tiles: they fill the device at least once (a quarter less operand
+     * traffic per product than 128 x 128; the wide products at large batches are bound by it).
+     */
+    boolean wgWide(int rows, int out) {
+        return wg256 != null && ((out + 255) / 256) * ((rows + 127) / 128) >= multiprocessors;
     }
 
     /**
@@ -419,8 +446,9 @@ public final class LinearKernel {
                     Pointer p = Pointer.to(nRows.arg(), xSplit.hi().arg(), xSplit.lo().arg(), split.hi().arg(), split.lo().arg(), bias.arg(),
                             Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
                             Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {in}));
-                    Cu.launch(three ? "wg_gemm_x3" : "wg_gemm_x1", wg[three ? 0 : 1], (out + 127) / 128, (rows + 127) / 128, 1, 256,
-                            wgSmemBytes(three), s, p);
+                    int bn = wgWide(rows, out) ? 256 : 128;
+                    Cu.launch((three ? "wg_gemm_x3" : "wg_gemm_x1") + (bn == 256 ? "_n256" : ""), (bn == 256 ? wg256 : wg)[three ? 0 : 1],
+                            (out + bn - 1) / bn, (rows + 127) / 128, 1, 256, wgSmemBytes(three, bn), s, p);
                     return;
                 }
                 int ti = bf16Tile(rows, out);

@@ -141,6 +141,7 @@ public final class CudaBench {
         int all = Integer.MAX_VALUE;
         int wide = LinearKernel.GEMV_MAX_ROWS + 1;
         String lanes = "mambaflink.cuda.lane-min-rows";
+        String n128 = "mambaflink.cuda.wgmma-n256";
         return List.of(new Variant("float32", res, f32, Map.of(), 1, all),
                 new Variant("float32", EngineOptions.StateMode.HOST, f32, Map.of(), 1, all),
                 new Variant("bf16", res, bf16, Map.of(), wide, all),
@@ -148,7 +149,9 @@ public final class CudaBench {
                 new Variant("float32, one lane", res, f32, Map.of(lanes, "0"), 64, all),
                 new Variant("float32, two lanes", res, f32, Map.of(lanes, "32"), 64, all),
                 new Variant("bf16, one lane", res, bf16, Map.of(lanes, "0"), 64, all),
-                new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all));
+                new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all),
+                new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(n128, "false"), 64, all),
+                new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(n128, "false"), 64, all));
     }
 
     /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */
@@ -312,7 +315,8 @@ public final class CudaBench {
             float[] ref = CudaTestSupport.download(yRef);
             String[] versions = rows == 1 ? new String[] {"linear_gemv"}
                     : new String[] {"linear_tf32x3_big", "linear_tf32x1_big", "linear_bf16x3_w", "linear_bf16x3", "linear_bf16x3_s",
-                        "linear_bf16x1_w", "linear_bf16x1", "linear_bf16x1_s", "wg_gemm_x3", "wg_gemm_x1"};
+                        "linear_bf16x1_w", "linear_bf16x1", "linear_bf16x1_s", "wg_gemm_x3", "wg_gemm_x1", "wg_gemm_x3_n256",
+                        "wg_gemm_x1_n256"};
             LinearKernel.Split split = null;
             Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * in), (long) rows * in / 2);
             Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * in), (long) rows * in / 2);
@@ -331,8 +335,9 @@ public final class CudaBench {
                     if (!device.wgmma()) {
                         continue;
                     }
-                    boolean three = v.endsWith("x3");
-                    int smem = LinearKernel.wgSmemBytes(three);
+                    boolean three = v.contains("x3");
+                    int bn = v.endsWith("_n256") ? 256 : 128;
+                    int smem = LinearKernel.wgSmemBytes(three, bn);
                     jcuda.driver.CUfunction f = device.function(v);
                     LinearKernel.allowSmem(f, v, smem);
                     jcuda.driver.CUfunction conv = device.function("bf16_split_rows");
@@ -342,7 +347,7 @@ public final class CudaBench {
                     jcuda.Pointer p = jcuda.Pointer.to(nr.arg(), xh.arg(), xl.arg(), split.hi().arg(), split.lo().arg(), Dev.NONE.arg(),
                             jcuda.Pointer.to(new int[] {in}), jcuda.Pointer.to(new int[] {out}), y.arg(), jcuda.Pointer.to(new int[] {out}),
                             jcuda.Pointer.to(new int[] {0}), jcuda.Pointer.to(new int[] {(in + 63) / 64 * 64}));
-                    int gx = (out + 127) / 128; // k_per_split: all of K in one block
+                    int gx = (out + bn - 1) / bn; // k_per_split: all of K in one block
                     int gy = (rows + 127) / 128;
                     launch = () -> {
                         Cu.launch("bf16_split_rows", conv, 4 * device.multiprocessors(), 1, 1, 256, 0, s, c);
