@@ -223,7 +223,7 @@ public final class CudaStepEngine implements StepEngine {
             oh = Cu.allocHost("outputs", 4L * b * c.outputDim());
             Cu.zeroAsync("state pool", states.ptr(), states.floats(), stream);
             Cu.sync("zeroing the state pool", stream);
-            oc = directOutputs(maxBatch) ? new OutputCopier(Math.min(4, Runtime.getRuntime().availableProcessors())) : null;
+            oc = directOutputs(maxBatch) ? new OutputCopier(outputThreads()) : null;
         } catch (RuntimeException e) {
             if (oc != null) {
                 oc.close();
@@ -318,6 +318,15 @@ public final class CudaStepEngine implements StepEngine {
         }
         LOG.info("CUDA engine on device {} ({}): {} slots {}, maxBatch {}, {} MB of states on the device, graphs {}", device.ordinal(),
                 device.name(), capacity, resident ? "resident" : "on the host", maxBatch, stateBytes >> 20, useGraphs ? "on" : "off");
+    }
+
+    /**
+     * Threads that copy large outputs into the Java array (-Dmambaflink.cuda.output-threads): by default half the cores,
+     * at most 8, at least 1. The copy, not PCIe, bounds step() at large batches with a big vocabulary.
+     */
+    private static int outputThreads() {
+        int cores = Runtime.getRuntime().availableProcessors();
+        return Math.max(1, Integer.getInteger("mambaflink.cuda.output-threads", Math.min(8, cores / 2)));
     }
 
     /** Floats i * share .. (i + 1) * share of a view. */

@@ -151,7 +151,8 @@ public final class CudaBench {
                 new Variant("bf16, one lane", res, bf16, Map.of(lanes, "0"), 64, all),
                 new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all),
                 new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(n128, "false"), 64, all),
-                new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(n128, "false"), 64, all));
+                new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(n128, "false"), 64, all),
+                new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all));
     }
 
     /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */
