@@ -222,8 +222,9 @@ public final class LinearKernel {
     }
 
     /**
-     * True when a wgmma product takes the 128 x 256 tiles: they fill the device at least once (a quarter less operand
-     * traffic per product than 128 x 128; the wide products at large batches are bound by it).
+     * True when a wgmma product takes the 128 x 256 tiles: they fill the device at least once. A quarter less operand
+     * traffic per product than 128 x 128: on the H100 the LM head at batch 4096 takes 2.14 ms instead of 2.45 (bf16x3);
+     * in_proj measured the same either way.
      */
     boolean wgWide(int rows, int out) {
         return wg256 != null && ((out + 255) / 256) * ((rows + 127) / 128) >= multiprocessors;
