@@ -71,6 +71,13 @@ MF_DEVICE void wg_mma_ss256(float* d, unsigned long long da, unsigned long long 
         : "l"(da), "l"(db), "r"(1));
 }
 
+// d += a b for a 64 x BN warpgroup tile (BN 128 or 256)
+template <int BN>
+MF_DEVICE void wg_mma(float* d, unsigned long long da, unsigned long long db) {
+    if (BN == 256) wg_mma_ss256(d, da, db);
+    else wg_mma_ss(d, da, db);
+}
+
 // Descriptor of a K-major tile with 64-element (128-byte) rows in the 128-byte swizzle: 8-row groups 1024 bytes
 // apart (stride byte offset), leading byte offset unused, layout type 1 (bits 62-63). The tile starts 1024-byte
 // aligned; a k16 step inside it is a 32-byte start offset (the swizzle applies to the address bits).
@@ -152,19 +159,11 @@ MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __re
 #pragma unroll
         for (int s = 0; s < BK / 16; s++) {
             unsigned long long ah = wg_desc(xa + s * 16), bh = wg_desc(st + TILE + s * 16);
-            if (BN == 256) {
-                if (LO) {
-                    wg_mma_ss256(d, wg_desc(xa + TILE + WTILE + s * 16), bh);
-                    wg_mma_ss256(d, ah, wg_desc(st + 2 * TILE + WTILE + s * 16));
-                }
-                wg_mma_ss256(d, ah, bh);
-            } else {
-                if (LO) {
-                    wg_mma_ss(d, wg_desc(xa + TILE + WTILE + s * 16), bh);
-                    wg_mma_ss(d, ah, wg_desc(st + 2 * TILE + WTILE + s * 16));
-                }
-                wg_mma_ss(d, ah, bh);
+            if (LO) {
+                wg_mma<BN>(d, wg_desc(xa + TILE + WTILE + s * 16), bh);
+                wg_mma<BN>(d, ah, wg_desc(st + 2 * TILE + WTILE + s * 16));
             }
+            wg_mma<BN>(d, ah, bh);
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         if (PEND) asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // tile kt - 1's group done

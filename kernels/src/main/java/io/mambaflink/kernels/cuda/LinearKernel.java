@@ -142,8 +142,8 @@ public final class LinearKernel {
         this.multiprocessors = device.multiprocessors();
         if (device.wgmma()) {
             this.wg = new CUfunction[] {device.function("wg_gemm_x3"), device.function("wg_gemm_x1")};
-            allowSmem(wg[0], "wg_gemm_x3", wgSmemBytes(true));
-            allowSmem(wg[1], "wg_gemm_x1", wgSmemBytes(false));
+            allowSmem(wg[0], "wg_gemm_x3", wgSmemBytes(true, 128));
+            allowSmem(wg[1], "wg_gemm_x1", wgSmemBytes(false, 128));
             if (!"false".equals(System.getProperty("mambaflink.cuda.wgmma-n256"))) {
                 this.wg256 = new CUfunction[] {device.function("wg_gemm_x3_n256"), device.function("wg_gemm_x1_n256")};
                 allowSmem(wg256[0], "wg_gemm_x3_n256", wgSmemBytes(true, 256));
@@ -207,14 +207,9 @@ public final class LinearKernel {
      */
     static final int WG_MIN_ROWS = 128;
 
-    /** linear_wgmma.cu's stages of 64-wide K tiles: x3 3 stages of 4 operands, x1 4 of 2; 16 KB each, 1 KB alignment. */
-    static int wgSmemBytes(boolean three) {
-        return wgSmemBytes(three, 128);
-    }
-
     /**
-     * The same for tiles of 128 rows x {@code bn} outputs: 128 + bn operand rows (twice for x3) of 64 bf16 per stage;
-     * x3 3 stages at bn 128, 2 at bn 256; x1 4.
+     * linear_wgmma.cu's dynamic shared memory for tiles of 128 rows x {@code bn} outputs: stages of 64-wide K tiles, each
+     * 128 + bn operand rows (twice for x3) of 64 bf16; x3 3 stages at bn 128, 2 at bn 256; x1 4; plus 1 KB for alignment.
      */
     static int wgSmemBytes(boolean three, int bn) {
         int stages = !three ? 4 : bn == 256 ? 2 : 3;

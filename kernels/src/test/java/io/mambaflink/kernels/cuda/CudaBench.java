@@ -34,6 +34,9 @@ public final class CudaBench {
 
     private CudaBench() {}
 
+    /** Model-table rows to run (a regular expression on their labels), or null for all. */
+    private static java.util.regex.Pattern only;
+
     public static void main(String[] args) {
         String what = args.length > 0 ? args[0] : "all";
         // an optional second argument: a regular expression on the variant labels (the model table's rows to run)
@@ -115,8 +118,6 @@ public final class CudaBench {
         }
     }
 
-    private static java.util.regex.Pattern only;
-
     /** One engine set-up of the model table (engine switches as system properties), and the batches it runs at. */
     private record Variant(String label, EngineOptions.StateMode mode, EngineOptions.MatmulPrecision precision, Map<String, String> props,
             int minRows, int maxRows) {
@@ -141,7 +142,7 @@ public final class CudaBench {
         int all = Integer.MAX_VALUE;
         int wide = LinearKernel.GEMV_MAX_ROWS + 1;
         String lanes = "mambaflink.cuda.lane-min-rows";
-        String n128 = "mambaflink.cuda.wgmma-n256";
+        String wideTiles = "mambaflink.cuda.wgmma-n256";
         return List.of(new Variant("float32", res, f32, Map.of(), 1, all),
                 new Variant("float32", EngineOptions.StateMode.HOST, f32, Map.of(), 1, all),
                 new Variant("bf16", res, bf16, Map.of(), wide, all),
@@ -150,8 +151,8 @@ public final class CudaBench {
                 new Variant("float32, two lanes", res, f32, Map.of(lanes, "32"), 64, all),
                 new Variant("bf16, one lane", res, bf16, Map.of(lanes, "0"), 64, all),
                 new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all),
-                new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(n128, "false"), 64, all),
-                new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(n128, "false"), 64, all),
+                new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(wideTiles, "false"), 64, all),
+                new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(wideTiles, "false"), 64, all),
                 new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all));
     }
 
