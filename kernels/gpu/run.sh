@@ -3,8 +3,8 @@
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
 #   kernels/gpu/run.sh [tests] [bench] [profile] [hf]     (default: tests bench hf; profile needs ncu)
 #   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all; m1-small / m2-small: batches 1-8 / 1,
-#   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); a second word is a regular expression on the model
-#   table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
+#   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
+#   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
 #   TESTS=CudaEngineRandomTest runs one test class instead of all of them; JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
@@ -26,7 +26,9 @@ if [[ " $steps " == *" tests "* ]]; then
 fi
 if [[ " $steps " == *" bench "* ]]; then
   echo "== CudaBench"
-  "$JAVA" -Xmx12g ${JAVA_OPTS:-} -cp "$CP" io.mambaflink.kernels.cuda.CudaBench ${BENCH_ARGS:-all} 2>&1 | tee "$OUT/bench.log"
+  # the first word picks the sections; the rest, spaces included, is the row filter
+  read -r section filter <<< "${BENCH_ARGS:-all}"
+  "$JAVA" -Xmx12g ${JAVA_OPTS:-} -cp "$CP" io.mambaflink.kernels.cuda.CudaBench "$section" ${filter:+"$filter"} 2>&1 | tee "$OUT/bench.log"
 fi
 if [[ " $steps " == *" profile "* ]]; then
   # per-kernel device time of two steps, launched one by one (no graph), through Nsight Compute
