@@ -153,7 +153,9 @@ public final class CudaBench {
                 new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all),
                 new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(wideTiles, "false"), 64, all),
                 new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(wideTiles, "false"), 64, all),
-                new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all));
+                new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all),
+                new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 256, all),
+                new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 256, all));
     }
 
     /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */
@@ -237,9 +239,14 @@ public final class CudaBench {
             CudaTestSupport.free(cst, cw);
             // (also measured 2026-11-22: streaming cache hints on the state 77%, 8 rows per block 57%, 2 rows per block at 8,
             // 12 or 16 blocks per SM 78%, 76%, 72% of copy bandwidth counting state bytes; the build below is at 78%)
-            for (String v : new String[] {"ssm1_update_ref", "ssm1_update"}) {
+            // ssm1_update with ssm1_stream turned off; "ssm1_stream" is what the launcher picks where it may (sm_90 and newer)
+            System.setProperty("mambaflink.cuda.ssm1-stream", "false");
+            Ssm1UpdateKernel noStream = new Ssm1UpdateKernel(device);
+            System.clearProperty("mambaflink.cuda.ssm1-stream");
+            for (String v : new String[] {"ssm1_update_ref", "ssm1_update", "ssm1_stream"}) {
                 boolean fast = !v.equals("ssm1_update_ref");
-                Runnable launch = () -> k.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,
+                Ssm1UpdateKernel kv = v.equals("ssm1_stream") ? k : noStream;
+                Runnable launch = () -> kv.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,
                         dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner);
                 // state bytes (read + written); all bytes adds x, z and dt (read), y (written) and B, C
                 double ms = report(v, rows, 8.0 * rows * stride, launch, s, copy);
