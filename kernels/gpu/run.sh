@@ -5,6 +5,7 @@
 #   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all; m1-small / m2-small: batches 1-8 / 1,
 #   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
+#   BENCH_ARGS=overlap (not in all): a lane's products beside the state updates on a second stream, against each alone.
 #   TESTS=CudaEngineRandomTest runs one test class instead of all of them; JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).

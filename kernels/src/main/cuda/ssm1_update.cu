@@ -173,18 +173,18 @@ extern "C" __global__ void __launch_bounds__(128, 8) ssm1_update(SSM1_ARGS) { ss
 extern "C" __global__ void __launch_bounds__(128) ssm1_update_dtw(SSM1_ARGS) { ssm1_fast<SSM1_ROWS, true>(SSM1_PASS); }
 
 // ssm1_stream: the large-batch build (dt from dtv) on sm_90 and newer, its state traffic moved by the bulk-copy engine
-// (traps on older chips, where the launcher never picks it). One block per SM: 256 consumer threads and one producer
-// warp (thread 256). Work item = one row x cpi = 4096 / d_state channels: a contiguous 16 KB chunk of the row's state,
-// plus x, z and dt of those channels and the row's B C, five bulk loads into a ring of SS1_STAGES stages with a full
-// and an empty mbarrier each. The consumers take dt's softplus and z's silu once per channel, update the states in
-// place in shared memory (lanes = d_state / 4 consecutive threads per channel, one float4 each) and write y; consumer 0
-// writes the chunk back with one bulk store, and hands the stage of the item before back to the producer once that
-// item's store has read it. Items: it = blockIdx.x + k * gridDim.x, channel chunk it % n_cb, row it / n_cb; A and D stay
-// in registers while a block's chunk stays the same (grid a multiple of n_cb).
-// Launch: grid (multiprocessors), block SS1_CONS + 32, dynamic shared memory SS1_STAGES * SS1_STAGE_BYTES + 16 *
-// SS1_STAGES. Needs d_state in 16, 32, 64, 128; d_inner, strides, ssm_off and dt_rank multiples of 4; 16-byte aligned
-// pointers (the launcher checks). Measured on the H100 at 2048 rows: 82% of copy bandwidth counting state bytes,
-// ssm1_update 77% (CudaBench ssm).
+// (traps on older chips, where the launcher never picks it). Block = 256 consumer threads and one producer warp (thread
+// 256); a block takes one channel chunk of cpi = 4096 / d_state channels (a contiguous 16 KB stretch of each row's
+// state) and a run of rows_per_block rows. Per row its producer issues five bulk loads (the state chunk, x, z and dt of
+// those channels, the row's B C) into a ring of SS1_STAGES stages, each with a full and an empty mbarrier. The
+// consumers take dt's softplus and z's silu once per channel, update the state in place in shared memory (lanes =
+// d_state / 4 consecutive threads per channel, one float4 each; A and D in registers for the whole run) and write y;
+// consumer 0 writes the chunk back with one bulk store and hands the previous row's stage back to the producer once that
+// row's store has read it.
+// Launch: grid (n_chunks * ceil(rows / rows_per_block)), block SS1_CONS + 32, dynamic shared memory SS1_STAGES *
+// SS1_STAGE_BYTES + 16 * SS1_STAGES (two blocks fit an SM). Needs d_state in 16, 32, 64, 128; d_inner, strides, ssm_off
+// and dt_rank multiples of 4; 16-byte aligned pointers (the launcher checks). Measured on the H100 at batch 4096 (CudaBench
+// ssm): 83-84% of copy bandwidth counting state bytes, 94-95% counting every byte; ssm1_update 78% / 88%.
 #define SS1_STAGE_BYTES (16384 + 4096)  // states (16 KB) | x | z | dt (cpi floats each, 1 KB) | B C (2 d_state)
 #define SS1_STAGES 4
 #define SS1_CONS 256
@@ -212,7 +212,7 @@ MF_DEVICE void ss1_arrive(unsigned long long* bar) {
 #endif
 
 template <int STAGES, int CONS>
-MF_DEVICE void ssm1_stream_impl(SSM1_ARGS) {
+MF_DEVICE void ssm1_stream_impl(SSM1_ARGS, int rows_per_block) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     constexpr int PASSES = 1024 / CONS;
     extern __shared__ float4 ss1_ring[];
@@ -223,7 +223,10 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS) {
     int cpi = 4096 / d_state;
     int lanes = d_state >> 2;
     int n_cb = (d_inner + cpi - 1) / cpi;
-    int total = n_cb * n;
+    int c0 = (blockIdx.x % n_cb) * cpi;  // the block's channel chunk
+    int nch = min(cpi, d_inner - c0);
+    int rb = (blockIdx.x / n_cb) * rows_per_block;  // and its rows rb ... rb + rows_per_block - 1
+    int re = min(rb + rows_per_block, n);
     int t = threadIdx.x;
     if (t == 0) {
         for (int s = 0; s < STAGES; s++) {
@@ -236,12 +239,9 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS) {
     if (t >= CONS) {
         // producer
         if (t != CONS) return;
-        for (int k = 0, it = blockIdx.x; it < total; k++, it += gridDim.x) {
+        for (int k = 0, r = rb; r < re; k++, r++) {
             int s = k % STAGES;
             if (k >= STAGES) ss1_wait(empty + s, ((k - STAGES) / STAGES) & 1);
-            int c0 = (it % n_cb) * cpi;
-            int r = it / n_cb;
-            int nch = min(cpi, d_inner - c0);
             char* sp = ring + s * SS1_STAGE_BYTES;
             unsigned tx = nch * d_state * 4 + 3 * nch * 4 + 2 * d_state * 4;
             asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(ss1_smem(full + s)), "r"(tx) : "memory");
@@ -254,24 +254,17 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS) {
         return;
     }
     int sub = t & (lanes - 1);
-    int last_c0 = -1;
     float4 a[PASSES];
     float dv[PASSES];
-    for (int k = 0, it = blockIdx.x; it < total; k++, it += gridDim.x) {
-        int s = k % STAGES;
-        int c0 = (it % n_cb) * cpi;
-        int r = it / n_cb;
-        int nch = min(cpi, d_inner - c0);
-        if (c0 != last_c0) {
 #pragma unroll
-            for (int p = 0; p < PASSES; p++) {
-                int cl = (p * CONS + t) / lanes;
-                int ch = min(c0 + cl, d_inner - 1);
-                a[p] = __ldg(reinterpret_cast<const float4*>(A + (size_t)ch * d_state) + sub);
-                dv[p] = __ldg(D + ch);
-            }
-            last_c0 = c0;
-        }
+    for (int p = 0; p < PASSES; p++) {
+        int cl = (p * CONS + t) / lanes;
+        int ch = min(c0 + cl, d_inner - 1);
+        a[p] = __ldg(reinterpret_cast<const float4*>(A + (size_t)ch * d_state) + sub);
+        dv[p] = __ldg(D + ch);
+    }
+    for (int k = 0, r = rb; r < re; k++, r++) {
+        int s = k % STAGES;
         ss1_wait(full + s, (k / STAGES) & 1);
         char* sp = ring + s * SS1_STAGE_BYTES;
         float4* sh = reinterpret_cast<float4*>(sp);
@@ -324,4 +317,6 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS) {
 #endif
 }
 
-extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS) { ssm1_stream_impl<SS1_STAGES, SS1_CONS>(SSM1_PASS); }
+extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS, int rows_per_block) {
+    ssm1_stream_impl<SS1_STAGES, SS1_CONS>(SSM1_PASS, rows_per_block);
+}

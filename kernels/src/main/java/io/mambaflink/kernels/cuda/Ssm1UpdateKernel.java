@@ -9,14 +9,20 @@ import jcuda.driver.CUstream;
  * {@code ssm1_update} / {@code ssm1_update_dtw} (d_state / 4 lanes per channel, one float4 of state each, A in registers
  * over 4 rows; the second also runs dt_proj) run when d_state is 4, 8, ..., 128 and the states are 16-byte aligned;
  * {@code ssm1_update_ref} otherwise, and in tests. On compute capability 9.0 and newer, batches of at least
- * {@link #STREAM_MIN_ROWS} rows with dt given run {@code ssm1_stream} instead (one block per SM, the state streamed by
- * bulk copies: 82% of copy bandwidth on the H100 where ssm1_update reaches 77%) when the shapes allow it
- * ({@link #streamFits}); {@code -Dmambaflink.cuda.ssm1-stream=false} turns it off.
+ * {@link #STREAM_MIN_ROWS} rows with dt given run {@code ssm1_stream} instead (the state streamed by bulk copies
+ * through a ring in shared memory: 83-84% of copy bandwidth on the H100 at batch 4096 where ssm1_update reaches 78%)
+ * when the shapes allow it ({@link #streamFits}); {@code -Dmambaflink.cuda.ssm1-stream=false} turns it off.
  */
 public final class Ssm1UpdateKernel {
     private static final int ROWS_PER_BLOCK = 4;
-    /** Rows from which ssm1_stream takes over from ssm1_update (fewer items than that leave its pipeline mostly empty). */
-    static final int STREAM_MIN_ROWS = 256;
+    /**
+     * Rows from which ssm1_stream takes over from ssm1_update. Measured in the Mamba-1 130M step on the H100 (device ms,
+     * ssm1_update -> ssm1_stream, same call): 512 rows 3.504 -> 3.573, 1024 5.571 -> 5.481, 2048 10.640 -> 10.609, 4096
+     * 20.227 -> 19.885.
+     */
+    static final int STREAM_MIN_ROWS = 1024;
+    /** Rows each ssm1_stream block streams (4, 16 and 64 measured; 16 the fastest in the step at 1024 - 4096 rows). */
+    private static final int STREAM_BLOCK_ROWS = 16;
     /** ssm1_stream's ring: 4 stages of a 16 KB state chunk plus x, z, dt and B C; one full and one empty barrier each. */
     private static final int STREAM_SMEM = 4 * (16384 + 4096) + 16 * 4;
     private final CUfunction ref;
@@ -25,8 +31,15 @@ public final class Ssm1UpdateKernel {
     /** ssm1_stream, or null where it cannot run (before compute capability 9.0, or turned off). */
     private final CUfunction stream;
     private final int multiprocessors;
+    private final int streamMinRows;
 
     public Ssm1UpdateKernel(CudaDevice device) {
+        this(device, STREAM_MIN_ROWS);
+    }
+
+    /** As above, with ssm1_stream from {@code streamMinRows} rows (tests take it at small batches). */
+    Ssm1UpdateKernel(CudaDevice device, int streamMinRows) {
+        this.streamMinRows = streamMinRows;
         this.ref = device.function("ssm1_update_ref");
         this.fast = device.function("ssm1_update");
         this.fastDtw = device.function("ssm1_update_dtw");
@@ -96,18 +109,23 @@ public final class Ssm1UpdateKernel {
             throw new IllegalArgumentException(name + ": needs d_state in 4, 8, ..., 128 and 16-byte aligned states, found d_state " + dState
                     + ", state stride " + stateStride + ", offset " + ssmOff);
         }
-        Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
+        jcuda.NativePointerObject[] args = {nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
                 Pointer.to(new int[] {ssmOff}), xc.arg(), Pointer.to(new int[] {xcStride}), dbc.arg(), Pointer.to(new int[] {dbcStride}),
                 dtW.arg(), dtB.arg(), dtv.arg(), Pointer.to(new int[] {dtvStride}), a.arg(), d.arg(), z.arg(),
                 Pointer.to(new int[] {zStride}), Pointer.to(new int[] {dInner}), Pointer.to(new int[] {dState}),
-                Pointer.to(new int[] {dtRank}), y.arg(), Pointer.to(new int[] {yStride}));
+                Pointer.to(new int[] {dtRank}), y.arg(), Pointer.to(new int[] {yStride})};
+        Pointer p = Pointer.to(args);
         int gx = (dInner + 127) / 128;
-        if (useFast && stream != null && dtW.isNone() && rows >= STREAM_MIN_ROWS
+        if (useFast && stream != null && dtW.isNone() && rows >= streamMinRows
                 && streamFits(dState, dInner, dtRank, stateStride, ssmOff, states, xc, xcStride, dbc, dbcStride, dtv, dtvStride, z, zStride)) {
-            // one block per SM; a multiple of the channel chunks where it can be, so each block keeps its chunk's A and D
+            // a block per channel chunk and run of STREAM_BLOCK_ROWS rows, two blocks per SM at a time: the blocks are
+            // scheduled as SMs free up (beside the other lane's products), each streaming its rows through its ring
             int chunks = (dInner + 4096 / dState - 1) / (4096 / dState);
-            int grid = chunks <= multiprocessors ? multiprocessors / chunks * chunks : multiprocessors;
-            Cu.launch("ssm1_stream", stream, grid, 1, 1, 256 + 32, STREAM_SMEM, s, p);
+            int rowsPerBlock = STREAM_BLOCK_ROWS;
+            jcuda.NativePointerObject[] withRows = java.util.Arrays.copyOf(args, args.length + 1);
+            withRows[args.length] = Pointer.to(new int[] {rowsPerBlock});
+            Pointer ps = Pointer.to(withRows);
+            Cu.launch("ssm1_stream", stream, chunks * ((rows + rowsPerBlock - 1) / rowsPerBlock), 1, 1, 256 + 32, STREAM_SMEM, s, ps);
             return;
         }
         if (useFast) {

@@ -68,6 +68,125 @@ public final class CudaBench {
         if (what.equals("all") || what.equals("matmul")) {
             matmulAlone(device, copy);
         }
+        if (what.equals("overlap")) {
+            overlap(device);
+        }
+    }
+
+    /**
+     * How much a lane's product and the other lane's state update gain from running at the same time (BENCH_ARGS=overlap,
+     * not part of "all"): half of a Mamba-1 130M batch of 4096 (2048 rows), in_proj and out_proj as the engine runs them
+     * (bf16x3), each alone, then launched together with ssm1_update, ssm1_stream or a plain device-to-device copy of the
+     * same state bytes on a second stream, n rounds of each enqueued in turn. "sum / together" is 2 for a perfect overlap
+     * of two equal parts, 1 for none.
+     */
+    private static void overlap(CudaDevice device) {
+        CUstream sa = new CUstream();
+        CUstream sb = new CUstream();
+        JCudaDriver.cuStreamCreate(sa, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        JCudaDriver.cuStreamCreate(sb, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        SplittableRandom rnd = new SplittableRandom(7);
+        int rows = 2048;
+        int dInner = 1536;
+        int dState = 16;
+        int dtRank = 48;
+        int stride = dInner * dState;
+        int dbcDim = dtRank + 2 * dState;
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[i] = i;
+        }
+        List<Dev> bufs = new java.util.ArrayList<>();
+        Dev nr = CudaTestSupport.upload("n_rows", new int[] {rows});
+        Dev sl = CudaTestSupport.upload("slots", slots);
+        Dev st = Dev.of("states", Cu.alloc("states", 4L * rows * stride), (long) rows * stride);
+        Dev st2 = Dev.of("states copy", Cu.alloc("states copy", 4L * rows * stride), (long) rows * stride);
+        Cu.zeroAsync("states", st.ptr(), st.floats(), sb);
+        Dev xc = CudaTestSupport.upload("xc", CudaTestSupport.uniform(rnd, rows * dInner, 1));
+        Dev dbc = CudaTestSupport.upload("dbc", CudaTestSupport.uniform(rnd, rows * dbcDim, 1));
+        Dev dtv = CudaTestSupport.upload("dtv", CudaTestSupport.uniform(rnd, rows * dInner, 1));
+        Dev a = CudaTestSupport.upload("A", CudaTestSupport.uniform(rnd, dInner * dState, 1));
+        Dev d = CudaTestSupport.upload("D", CudaTestSupport.uniform(rnd, dInner, 1));
+        Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
+        Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
+        bufs.addAll(List.of(nr, sl, st, st2, xc, dbc, dtv, a, d, z, y));
+        System.setProperty("mambaflink.cuda.ssm1-stream", "false");
+        Ssm1UpdateKernel noStream = new Ssm1UpdateKernel(device);
+        System.clearProperty("mambaflink.cuda.ssm1-stream");
+        Ssm1UpdateKernel withStream = new Ssm1UpdateKernel(device);
+        Map<String, Runnable> partners = new java.util.LinkedHashMap<>();
+        for (Ssm1UpdateKernel k : List.of(noStream, withStream)) {
+            partners.put(k == noStream ? "ssm1_update" : "ssm1_stream", () -> k.launch(sb, true, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc,
+                    dbcDim, Dev.NONE, Dev.NONE, dtv, dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner));
+        }
+        partners.put("copy of the state bytes", () -> JCudaDriver.cuMemcpyDtoDAsync(st2.ptr(), st.ptr(), 4L * rows * stride, sb));
+        LinearKernel lin = new LinearKernel(device);
+        Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * dInner), (long) rows * dInner / 2);
+        Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * dInner), (long) rows * dInner / 2);
+        bufs.addAll(List.of(xh, xl));
+        lin.setActivationSplit(new LinearKernel.Split(xh, xl));
+        Map<String, Runnable> products = new java.util.LinkedHashMap<>();
+        for (int[] sh : new int[][] {{768, 3072}, {1536, 768}}) {
+            int in = sh[0];
+            int out = sh[1];
+            Dev x = CudaTestSupport.upload("x", CudaTestSupport.uniform(rnd, rows * in, 1));
+            Dev w = CudaTestSupport.upload("w", CudaTestSupport.uniform(rnd, out * in, 1 / Math.sqrt(in)));
+            Dev yy = Dev.of("y", Cu.alloc("y", 4L * rows * out), (long) rows * out);
+            long half = ((long) out * in + 1) / 2;
+            LinearKernel.Split split = new LinearKernel.Split(Dev.of("w hi", Cu.alloc("w hi", 4 * half), half),
+                    Dev.of("w lo", Cu.alloc("w lo", 4 * half), half));
+            LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+            splitter.split(w, (long) out * in, split);
+            splitter.finish();
+            bufs.addAll(List.of(x, w, yy, split.hi(), split.lo()));
+            products.put((in == 768 ? "in_proj " : "out_proj ") + in + " -> " + out, () -> lin.launch(sa, LinearKernel.Variant.BF16X3, nr, rows, x,
+                    in, Dev.NONE, 0f, w, split, Dev.NONE, in, out, yy, out, false, null));
+        }
+        System.out.println();
+        System.out.println("| product (stream A), 2048 rows | beside it (stream B) | product alone ms | other alone ms | sum | together ms | sum / together |");
+        System.out.println("|---|---|---|---|---|---|---|");
+        int n = 20;
+        for (Map.Entry<String, Runnable> g : products.entrySet()) {
+            double gm = together(sa, sb, n, g.getValue(), null);
+            for (Map.Entry<String, Runnable> o : partners.entrySet()) {
+                double om = together(sa, sb, n, null, o.getValue());
+                double both = together(sa, sb, n, g.getValue(), o.getValue());
+                System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.3f | %.3f | %.3f | %.2f |%n", g.getKey(), o.getKey(), gm, om, gm + om, both,
+                        (gm + om) / both);
+            }
+        }
+        CudaTestSupport.free(bufs.toArray(new Dev[0]));
+        JCudaDriver.cuStreamDestroy(sa);
+        JCudaDriver.cuStreamDestroy(sb);
+    }
+
+    /** Device ms per round: first on stream a and second on stream b (either may be null), n rounds enqueued in turn. */
+    private static double together(CUstream sa, CUstream sb, int n, Runnable first, Runnable second) {
+        double ms = 0;
+        for (int rounds : new int[] {2, n}) { // a warm-up, then the measured rounds
+            jcuda.driver.CUevent fork = new jcuda.driver.CUevent();
+            jcuda.driver.CUevent join = new jcuda.driver.CUevent();
+            JCudaDriver.cuEventCreate(fork, jcuda.driver.CUevent_flags.CU_EVENT_DISABLE_TIMING);
+            JCudaDriver.cuEventCreate(join, jcuda.driver.CUevent_flags.CU_EVENT_DISABLE_TIMING);
+            GpuTimer t = new GpuTimer(sa);
+            t.start();
+            JCudaDriver.cuEventRecord(fork, sa);
+            JCudaDriver.cuStreamWaitEvent(sb, fork, 0);
+            for (int i = 0; i < rounds; i++) {
+                if (first != null) {
+                    first.run();
+                }
+                if (second != null) {
+                    second.run();
+                }
+            }
+            JCudaDriver.cuEventRecord(join, sb);
+            JCudaDriver.cuStreamWaitEvent(sa, join, 0);
+            ms = t.stopMillis() / rounds;
+            JCudaDriver.cuEventDestroy(fork);
+            JCudaDriver.cuEventDestroy(join);
+        }
+        return ms;
     }
 
     private static void run(String label, MambaConfig c, int[] batches, double copy) {
@@ -132,7 +251,7 @@ public final class CudaBench {
      * builds; from 64 rows, resident with the bucket run as one lane and as two (half batches on two streams), side by
      * side (the rows labelled only by precision use the engine's defaults, CudaStepEngine.DEFAULT_LANE_MIN_ROWS). Four
      * lanes (-Dmambaflink.cuda.lanes=4) measured 6.61 / 10.71 / 21.07 ms at 1024 / 2048 / 4096 against two lanes' 5.59 /
-     * 10.74 / 20.49, so they have no row here.
+     * 10.74 / 20.49, so they have no row here. From 1024 rows, Mamba-1 with ssm1_update in place of ssm1_stream.
      */
     private static final List<Variant> VARIANTS = variants(EngineOptions.StateMode.RESIDENT, EngineOptions.MatmulPrecision.FLOAT32,
             EngineOptions.MatmulPrecision.BF16);
@@ -154,8 +273,8 @@ public final class CudaBench {
                 new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(wideTiles, "false"), 64, all),
                 new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(wideTiles, "false"), 64, all),
                 new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all),
-                new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 256, all),
-                new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 256, all));
+                new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
+                new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all));
     }
 
     /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */

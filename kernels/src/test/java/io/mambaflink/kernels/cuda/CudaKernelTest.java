@@ -212,17 +212,20 @@ class CudaKernelTest {
         free(nr, x, w, y);
     }
 
+    /** The engine takes ssm1_stream from 1024 rows; the kernel tests from 256, so that small shapes cover it. */
+    private static final int STREAM_TEST_MIN_ROWS = 256;
+
     /**
      * ssm1_update (dt precomputed) and ssm1_update_dtw (dt_proj in the kernel) against ssm1_update_ref; from 256 rows with
      * dt precomputed on compute capability 9.0 and newer, ssm1_stream (the last four: d_state 16 ... 128, a part-full last
-     * channel chunk, fewer rows than the grid's bucket).
+     * channel chunk, fewer rows than the grid's bucket, a part-full last block of rows).
      */
     @ParameterizedTest(name = "rows {0} of {1}, d_inner {2}, d_state {3}, dt_rank {4}, dt in kernel {5}")
     @CsvSource({"1, 1, 1536, 16, 48, true", "5, 8, 96, 8, 3, true", "64, 64, 1536, 16, 48, false", "1000, 1024, 128, 16, 8, false",
         "7, 8, 1536, 16, 48, false", "300, 512, 1536, 16, 48, false", "513, 520, 300, 32, 12, false", "256, 260, 64, 128, 4, false",
         "400, 512, 96, 64, 8, false"})
     void ssm1FastEqualsReference(int n, int rows, int dInner, int dState, int dtRank, boolean dtInKernel) {
-        Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
+        Ssm1UpdateKernel k = new Ssm1UpdateKernel(device, STREAM_TEST_MIN_ROWS);
         int slotsCap = rows + 3;
         int stride = dInner * dState + 8; // room before the SSM state, as the conv window has in a real state
         int ssmOff = 8;
@@ -253,7 +256,7 @@ class CudaKernelTest {
         Dev yFast = upload("y_fast", new float[rows * dInner]);
         Dev w = dtInKernel ? dtW : Dev.NONE;
         Dev bb = dtInKernel ? dtB : Dev.NONE;
-        boolean bulk = device.computeMajor() >= 9 && !dtInKernel && rows >= Ssm1UpdateKernel.STREAM_MIN_ROWS;
+        boolean bulk = device.computeMajor() >= 9 && !dtInKernel && rows >= STREAM_TEST_MIN_ROWS;
         if (bulk) {
             // these shapes must take ssm1_stream, so that this test covers it
             assertThat(Ssm1UpdateKernel.streamFits(dState, dInner, dtRank, stride, ssmOff, sFast, xc, dInner, dbc, dbcDim, dtv, dInner, z, dInner))
