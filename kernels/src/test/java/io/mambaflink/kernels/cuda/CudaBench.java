@@ -87,39 +87,16 @@ public final class CudaBench {
         JCudaDriver.cuStreamCreate(sb, CUstream_flags.CU_STREAM_NON_BLOCKING);
         SplittableRandom rnd = new SplittableRandom(7);
         int rows = 2048;
-        int dInner = 1536;
-        int dState = 16;
-        int dtRank = 48;
-        int stride = dInner * dState;
-        int dbcDim = dtRank + 2 * dState;
-        int[] slots = new int[rows];
-        for (int i = 0; i < rows; i++) {
-            slots[i] = i;
-        }
-        List<Dev> bufs = new java.util.ArrayList<>();
-        Dev nr = CudaTestSupport.upload("n_rows", new int[] {rows});
-        Dev sl = CudaTestSupport.upload("slots", slots);
-        Dev st = Dev.of("states", Cu.alloc("states", 4L * rows * stride), (long) rows * stride);
-        Dev st2 = Dev.of("states copy", Cu.alloc("states copy", 4L * rows * stride), (long) rows * stride);
-        Cu.zeroAsync("states", st.ptr(), st.floats(), sb);
-        Dev xc = CudaTestSupport.upload("xc", CudaTestSupport.uniform(rnd, rows * dInner, 1));
-        Dev dbc = CudaTestSupport.upload("dbc", CudaTestSupport.uniform(rnd, rows * dbcDim, 1));
-        Dev dtv = CudaTestSupport.upload("dtv", CudaTestSupport.uniform(rnd, rows * dInner, 1));
-        Dev a = CudaTestSupport.upload("A", CudaTestSupport.uniform(rnd, dInner * dState, 1));
-        Dev d = CudaTestSupport.upload("D", CudaTestSupport.uniform(rnd, dInner, 1));
-        Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
-        Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
-        bufs.addAll(List.of(nr, sl, st, st2, xc, dbc, dtv, a, d, z, y));
-        System.setProperty("mambaflink.cuda.ssm1-stream", "false");
-        Ssm1UpdateKernel noStream = new Ssm1UpdateKernel(device);
-        System.clearProperty("mambaflink.cuda.ssm1-stream");
-        Ssm1UpdateKernel withStream = new Ssm1UpdateKernel(device);
+        int dInner = Ssm1Operands.D_INNER;
+        Ssm1Operands o = new Ssm1Operands(rows, rnd, sb);
+        Dev st2 = Dev.of("states copy", Cu.alloc("states copy", (long) o.stateBytes() / 2), (long) o.stateBytes() / 8);
+        List<Dev> bufs = new java.util.ArrayList<>(List.of(st2));
         Map<String, Runnable> partners = new java.util.LinkedHashMap<>();
-        for (Ssm1UpdateKernel k : List.of(noStream, withStream)) {
-            partners.put(k == noStream ? "ssm1_update" : "ssm1_stream", () -> k.launch(sb, true, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc,
-                    dbcDim, Dev.NONE, Dev.NONE, dtv, dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner));
-        }
-        partners.put("copy of the state bytes", () -> JCudaDriver.cuMemcpyDtoDAsync(st2.ptr(), st.ptr(), 4L * rows * stride, sb));
+        Ssm1UpdateKernel noStream = withoutStream(device);
+        Ssm1UpdateKernel withStream = new Ssm1UpdateKernel(device);
+        partners.put("ssm1_update", () -> o.launch(noStream, sb, true));
+        partners.put("ssm1_stream", () -> o.launch(withStream, sb, true));
+        partners.put("copy of the state bytes", () -> JCudaDriver.cuMemcpyDtoDAsync(st2.ptr(), o.st.ptr(), (long) o.stateBytes() / 2, sb));
         LinearKernel lin = new LinearKernel(device);
         Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * dInner), (long) rows * dInner / 2);
         Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * dInner), (long) rows * dInner / 2);
@@ -139,8 +116,8 @@ public final class CudaBench {
             splitter.split(w, (long) out * in, split);
             splitter.finish();
             bufs.addAll(List.of(x, w, yy, split.hi(), split.lo()));
-            products.put((in == 768 ? "in_proj " : "out_proj ") + in + " -> " + out, () -> lin.launch(sa, LinearKernel.Variant.BF16X3, nr, rows, x,
-                    in, Dev.NONE, 0f, w, split, Dev.NONE, in, out, yy, out, false, null));
+            products.put((in == 768 ? "in_proj " : "out_proj ") + in + " -> " + out, () -> lin.launch(sa, LinearKernel.Variant.BF16X3, o.nr, rows,
+                    x, in, Dev.NONE, 0f, w, split, Dev.NONE, in, out, yy, out, false, null));
         }
         System.out.println();
         System.out.println("| product (stream A), 2048 rows | beside it (stream B) | product alone ms | other alone ms | sum | together ms | sum / together |");
@@ -148,14 +125,15 @@ public final class CudaBench {
         int n = 20;
         for (Map.Entry<String, Runnable> g : products.entrySet()) {
             double gm = together(sa, sb, n, g.getValue(), null);
-            for (Map.Entry<String, Runnable> o : partners.entrySet()) {
-                double om = together(sa, sb, n, null, o.getValue());
-                double both = together(sa, sb, n, g.getValue(), o.getValue());
-                System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.3f | %.3f | %.3f | %.2f |%n", g.getKey(), o.getKey(), gm, om, gm + om, both,
-                        (gm + om) / both);
+            for (Map.Entry<String, Runnable> p : partners.entrySet()) {
+                double pm = together(sa, sb, n, null, p.getValue());
+                double both = together(sa, sb, n, g.getValue(), p.getValue());
+                System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.3f | %.3f | %.3f | %.2f |%n", g.getKey(), p.getKey(), gm, pm, gm + pm, both,
+                        (gm + pm) / both);
             }
         }
         CudaTestSupport.free(bufs.toArray(new Dev[0]));
+        o.free();
         JCudaDriver.cuStreamDestroy(sa);
         JCudaDriver.cuStreamDestroy(sb);
     }
@@ -323,26 +301,8 @@ public final class CudaBench {
         System.out.println("|---|---|---|---|---|---|");
         {
             int rows = 4096;
-            int dInner = 1536;
-            int dState = 16;
-            int dtRank = 48;
-            int stride = dInner * dState;
-            int dbcDim = dtRank + 2 * dState;
-            int[] slots = new int[rows];
-            for (int i = 0; i < rows; i++) {
-                slots[i] = i;
-            }
-            Dev nr = CudaTestSupport.upload("n_rows", new int[] {rows});
-            Dev sl = CudaTestSupport.upload("slots", slots);
-            Dev st = Dev.of("states", Cu.alloc("states", 4L * rows * stride), (long) rows * stride);
-            Cu.zeroAsync("states", st.ptr(), st.floats(), s);
-            Dev xc = CudaTestSupport.upload("xc", CudaTestSupport.uniform(rnd, rows * dInner, 1));
-            Dev dbc = CudaTestSupport.upload("dbc", CudaTestSupport.uniform(rnd, rows * dbcDim, 1));
-            Dev dtv = CudaTestSupport.upload("dtv", CudaTestSupport.uniform(rnd, rows * dInner, 1));
-            Dev a = CudaTestSupport.upload("A", CudaTestSupport.uniform(rnd, dInner * dState, 1));
-            Dev d = CudaTestSupport.upload("D", CudaTestSupport.uniform(rnd, dInner, 1));
-            Dev z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * dInner, 1));
-            Dev y = CudaTestSupport.upload("y", new float[rows * dInner]);
+            int dInner = Ssm1Operands.D_INNER;
+            Ssm1Operands o = new Ssm1Operands(rows, rnd, s);
             Ssm1UpdateKernel k = new Ssm1UpdateKernel(device);
             // the conv window step of the same layer: scalar shifts and one float4 per window
             Conv1dUpdateKernel conv = new Conv1dUpdateKernel(device);
@@ -351,34 +311,33 @@ public final class CudaBench {
             Cu.zeroAsync("conv states", cst.ptr(), cst.floats(), s);
             Dev cw = CudaTestSupport.upload("conv w", CudaTestSupport.uniform(rnd, dInner * 4, 1));
             for (boolean vec : new boolean[] {false, true}) {
-                Runnable launch = () -> conv.launch(s, nr, rows, sl, cst, rows, convStride, 0, xc, dInner, cw, Dev.NONE, dInner, 4, z, dInner,
-                        vec);
+                Runnable launch = () -> conv.launch(s, o.nr, rows, o.sl, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z,
+                        dInner, vec);
                 report(vec ? "conv1d_update (float4)" : "conv1d_update (scalar)", rows, 8.0 * rows * convStride, launch, s, copy);
             }
             CudaTestSupport.free(cst, cw);
             // (also measured 2026-11-22: streaming cache hints on the state 77%, 8 rows per block 57%, 2 rows per block at 8,
             // 12 or 16 blocks per SM 78%, 76%, 72% of copy bandwidth counting state bytes; the build below is at 78%)
             // ssm1_update with ssm1_stream turned off; "ssm1_stream" is what the launcher picks where it may (sm_90 and newer)
-            System.setProperty("mambaflink.cuda.ssm1-stream", "false");
-            Ssm1UpdateKernel noStream = new Ssm1UpdateKernel(device);
-            System.clearProperty("mambaflink.cuda.ssm1-stream");
+            Ssm1UpdateKernel noStream = withoutStream(device);
             for (String v : new String[] {"ssm1_update_ref", "ssm1_update", "ssm1_stream"}) {
-                boolean fast = !v.equals("ssm1_update_ref");
                 Ssm1UpdateKernel kv = v.equals("ssm1_stream") ? k : noStream;
-                Runnable launch = () -> kv.launch(s, fast, nr, rows, sl, st, rows, stride, 0, xc, dInner, dbc, dbcDim, Dev.NONE, Dev.NONE, dtv,
-                        dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner);
                 // state bytes (read + written); all bytes adds x, z and dt (read), y (written) and B, C
-                double ms = report(v, rows, 8.0 * rows * stride, launch, s, copy);
-                double all = 8.0 * rows * stride + 16.0 * rows * dInner + 4.0 * rows * dbcDim;
+                double ms = report(v, rows, o.stateBytes(), () -> o.launch(kv, s, !v.equals("ssm1_update_ref")), s, copy);
+                double all = o.stateBytes() + 16.0 * rows * dInner + 4.0 * rows * Ssm1Operands.DBC;
                 System.out.printf(Locale.ROOT, "| %s, all bytes | %d | %.0f MB | %.3f | %.0f | %.0f%% |%n", v, rows, all / 1e6, ms,
                         all / (ms / 1e3) / 1e9, 100 * all / (ms / 1e3) / copy);
             }
             // dt_proj inside the state update (the small-batch build) at this batch: no dt_proj GEMM, no dt round trip
+            int dtRank = Ssm1Operands.DT_RANK;
+            int dState = Ssm1Operands.D_STATE;
             Dev dtw = CudaTestSupport.upload("dt_w", CudaTestSupport.uniform(rnd, dInner * dtRank, 0.1));
             Dev dtb = CudaTestSupport.upload("dt_b", CudaTestSupport.uniform(rnd, dInner, 0.1));
-            report("ssm1_update_dtw (dt_proj inside)", rows, 8.0 * rows * stride, () -> k.launch(s, true, nr, rows, sl, st, rows, stride, 0,
-                    xc, dInner, dbc, dbcDim, dtw, dtb, Dev.NONE, dInner, a, d, z, dInner, dInner, dState, dtRank, y, dInner), s, copy);
-            CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y, dtw, dtb);
+            report("ssm1_update_dtw (dt_proj inside)", rows, o.stateBytes(), () -> k.launch(s, true, o.nr, rows, o.sl, o.st, rows,
+                    Ssm1Operands.STRIDE, 0, o.xc, dInner, o.dbc, Ssm1Operands.DBC, dtw, dtb, Dev.NONE, dInner, o.a, o.d, o.z, dInner, dInner, dState,
+                    dtRank, o.y, dInner), s, copy);
+            o.free();
+            CudaTestSupport.free(dtw, dtb);
         }
         {
             int rows = 1024;
@@ -538,5 +497,69 @@ public final class CudaBench {
         double gbs = bytes / (ms / 1e3) / 1e9;
         System.out.printf(Locale.ROOT, "| %s | %d | %.0f MB | %.3f | %.0f | %.0f%% |%n", name, rows, bytes / 1e6, ms, gbs, 100 * gbs * 1e9 / copy);
         return ms;
+    }
+
+    /** A launcher that never takes ssm1_stream: ssm1_update at every batch. */
+    private static Ssm1UpdateKernel withoutStream(CudaDevice device) {
+        System.setProperty("mambaflink.cuda.ssm1-stream", "false");
+        try {
+            return new Ssm1UpdateKernel(device);
+        } finally {
+            System.clearProperty("mambaflink.cuda.ssm1-stream");
+        }
+    }
+
+    /** One Mamba-1 130M layer's state-update operands for {@code rows} streams (states zeroed, the rest in [-1, 1]). */
+    private static final class Ssm1Operands {
+        static final int D_INNER = 1536;
+        static final int D_STATE = 16;
+        static final int DT_RANK = 48;
+        static final int STRIDE = D_INNER * D_STATE;
+        static final int DBC = DT_RANK + 2 * D_STATE;
+        final int rows;
+        final Dev nr;
+        final Dev sl;
+        final Dev st;
+        final Dev xc;
+        final Dev dbc;
+        final Dev dtv;
+        final Dev a;
+        final Dev d;
+        final Dev z;
+        final Dev y;
+
+        Ssm1Operands(int rows, SplittableRandom rnd, CUstream s) {
+            this.rows = rows;
+            int[] slots = new int[rows];
+            for (int i = 0; i < rows; i++) {
+                slots[i] = i;
+            }
+            nr = CudaTestSupport.upload("n_rows", new int[] {rows});
+            sl = CudaTestSupport.upload("slots", slots);
+            st = Dev.of("states", Cu.alloc("states", 4L * rows * STRIDE), (long) rows * STRIDE);
+            Cu.zeroAsync("states", st.ptr(), st.floats(), s);
+            xc = CudaTestSupport.upload("xc", CudaTestSupport.uniform(rnd, rows * D_INNER, 1));
+            dbc = CudaTestSupport.upload("dbc", CudaTestSupport.uniform(rnd, rows * DBC, 1));
+            dtv = CudaTestSupport.upload("dtv", CudaTestSupport.uniform(rnd, rows * D_INNER, 1));
+            a = CudaTestSupport.upload("A", CudaTestSupport.uniform(rnd, D_INNER * D_STATE, 1));
+            d = CudaTestSupport.upload("D", CudaTestSupport.uniform(rnd, D_INNER, 1));
+            z = CudaTestSupport.upload("z", CudaTestSupport.uniform(rnd, rows * D_INNER, 1));
+            y = CudaTestSupport.upload("y", new float[rows * D_INNER]);
+        }
+
+        /** State bytes one update reads and writes. */
+        double stateBytes() {
+            return 8.0 * rows * STRIDE;
+        }
+
+        /** One state update with dt given (ssm1_update_ref when not fast). */
+        void launch(Ssm1UpdateKernel k, CUstream s, boolean fast) {
+            k.launch(s, fast, nr, rows, sl, st, rows, STRIDE, 0, xc, D_INNER, dbc, DBC, Dev.NONE, Dev.NONE, dtv, D_INNER, a, d, z, D_INNER, D_INNER,
+                    D_STATE, DT_RANK, y, D_INNER);
+        }
+
+        void free() {
+            CudaTestSupport.free(nr, sl, st, xc, dbc, dtv, a, d, z, y);
+        }
     }
 }
