@@ -16,9 +16,10 @@ import jcuda.driver.CUstream;
 public final class Ssm1UpdateKernel {
     private static final int ROWS_PER_BLOCK = 4;
     /**
-     * Rows from which ssm1_stream takes over from ssm1_update. Measured in the Mamba-1 130M step on the H100 (device ms,
-     * ssm1_update -> ssm1_stream, same call): 512 rows 3.504 -> 3.573, 1024 5.571 -> 5.481, 2048 10.640 -> 10.609, 4096
-     * 20.227 -> 19.885.
+     * Rows of one launch from which ssm1_stream takes over from ssm1_update: with two lanes, a batch bucket of 2048 and
+     * more. Measured in the Mamba-1 130M step on the H100 (device ms, ssm1_update -> ssm1_stream at 512 rows a launch and
+     * more, same call): bucket 512 (one lane) 3.504 -> 3.573, 1024 (two lanes of 512) 5.571 -> 5.481, 2048 10.640 ->
+     * 10.609, 4096 20.227 -> 19.885; the gains at 1024 and 2048 are within the noise, the loss at 512 too.
      */
     static final int STREAM_MIN_ROWS = 1024;
     /** Rows each ssm1_stream block streams (4, 16 and 64 measured; 16 the fastest in the step at 1024 - 4096 rows). */
@@ -30,7 +31,6 @@ public final class Ssm1UpdateKernel {
     private final CUfunction fastDtw;
     /** ssm1_stream, or null where it cannot run (before compute capability 9.0, or turned off). */
     private final CUfunction stream;
-    private final int multiprocessors;
     private final int streamMinRows;
 
     public Ssm1UpdateKernel(CudaDevice device) {
@@ -43,7 +43,6 @@ public final class Ssm1UpdateKernel {
         this.ref = device.function("ssm1_update_ref");
         this.fast = device.function("ssm1_update");
         this.fastDtw = device.function("ssm1_update_dtw");
-        this.multiprocessors = device.multiprocessors();
         if (device.computeMajor() >= 9 && !"false".equals(System.getProperty("mambaflink.cuda.ssm1-stream"))) {
             this.stream = device.function("ssm1_stream");
             LinearKernel.allowSmem(stream, "ssm1_stream", STREAM_SMEM);
