@@ -24,8 +24,12 @@ public final class Ssm1UpdateKernel {
     static final int STREAM_MIN_ROWS = 1024;
     /** Rows each ssm1_stream block streams (4, 16 and 64 measured; 16 the fastest in the step at 1024 - 4096 rows). */
     private static final int STREAM_BLOCK_ROWS = 16;
+    /** Floats of state in one ssm1_stream chunk (16 KB: 4096 / d_state channels), as SS1_STAGE_BYTES in the kernel. */
+    private static final int STREAM_CHUNK_FLOATS = 4096;
+    /** ssm1_stream's block: SS1_CONS = 256 consumer threads and one producer warp. */
+    private static final int STREAM_THREADS = 256 + 32;
     /** ssm1_stream's ring: 4 stages of a 16 KB state chunk plus x, z, dt and B C; one full and one empty barrier each. */
-    private static final int STREAM_SMEM = 4 * (16384 + 4096) + 16 * 4;
+    private static final int STREAM_SMEM = 4 * (4 * STREAM_CHUNK_FLOATS + 4096) + 16 * 4;
     private final CUfunction ref;
     private final CUfunction fast;
     private final CUfunction fastDtw;
@@ -119,12 +123,12 @@ public final class Ssm1UpdateKernel {
                 && streamFits(dState, dInner, dtRank, stateStride, ssmOff, states, xc, xcStride, dbc, dbcStride, dtv, dtvStride, z, zStride)) {
             // a block per channel chunk and run of STREAM_BLOCK_ROWS rows, two blocks per SM at a time: the blocks are
             // scheduled as SMs free up (beside the other lane's products), each streaming its rows through its ring
-            int chunks = (dInner + 4096 / dState - 1) / (4096 / dState);
-            int rowsPerBlock = STREAM_BLOCK_ROWS;
+            int channels = STREAM_CHUNK_FLOATS / dState;
+            int chunks = (dInner + channels - 1) / channels;
             jcuda.NativePointerObject[] withRows = java.util.Arrays.copyOf(args, args.length + 1);
-            withRows[args.length] = Pointer.to(new int[] {rowsPerBlock});
-            Pointer ps = Pointer.to(withRows);
-            Cu.launch("ssm1_stream", stream, chunks * ((rows + rowsPerBlock - 1) / rowsPerBlock), 1, 1, 256 + 32, STREAM_SMEM, s, ps);
+            withRows[args.length] = Pointer.to(new int[] {STREAM_BLOCK_ROWS});
+            Cu.launch("ssm1_stream", stream, chunks * ((rows + STREAM_BLOCK_ROWS - 1) / STREAM_BLOCK_ROWS), 1, 1, STREAM_THREADS, STREAM_SMEM, s,
+                    Pointer.to(withRows));
             return;
         }
         if (useFast) {

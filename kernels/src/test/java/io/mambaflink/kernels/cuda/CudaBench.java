@@ -89,14 +89,15 @@ public final class CudaBench {
         int rows = 2048;
         int dInner = Ssm1Operands.D_INNER;
         Ssm1Operands o = new Ssm1Operands(rows, rnd, sb);
-        Dev st2 = Dev.of("states copy", Cu.alloc("states copy", (long) o.stateBytes() / 2), (long) o.stateBytes() / 8);
+        long stateFloats = (long) rows * Ssm1Operands.STRIDE;
+        Dev st2 = Dev.of("states copy", Cu.alloc("states copy", 4 * stateFloats), stateFloats);
         List<Dev> bufs = new java.util.ArrayList<>(List.of(st2));
         Map<String, Runnable> partners = new java.util.LinkedHashMap<>();
         Ssm1UpdateKernel noStream = withoutStream(device);
         Ssm1UpdateKernel withStream = new Ssm1UpdateKernel(device);
         partners.put("ssm1_update", () -> o.launch(noStream, sb, true));
         partners.put("ssm1_stream", () -> o.launch(withStream, sb, true));
-        partners.put("copy of the state bytes", () -> JCudaDriver.cuMemcpyDtoDAsync(st2.ptr(), o.st.ptr(), (long) o.stateBytes() / 2, sb));
+        partners.put("copy of the state bytes", () -> JCudaDriver.cuMemcpyDtoDAsync(st2.ptr(), o.st.ptr(), 4 * stateFloats, sb));
         LinearKernel lin = new LinearKernel(device);
         Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * dInner), (long) rows * dInner / 2);
         Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * dInner), (long) rows * dInner / 2);
@@ -501,12 +502,7 @@ public final class CudaBench {
 
     /** A launcher that never takes ssm1_stream: ssm1_update at every batch. */
     private static Ssm1UpdateKernel withoutStream(CudaDevice device) {
-        System.setProperty("mambaflink.cuda.ssm1-stream", "false");
-        try {
-            return new Ssm1UpdateKernel(device);
-        } finally {
-            System.clearProperty("mambaflink.cuda.ssm1-stream");
-        }
+        return new Ssm1UpdateKernel(device, Integer.MAX_VALUE);
     }
 
     /** One Mamba-1 130M layer's state-update operands for {@code rows} streams (states zeroed, the rest in [-1, 1]). */
