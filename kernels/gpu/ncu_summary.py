@@ -1,36 +1,63 @@
-"""Sums Nsight Compute's gpu__time_duration per kernel over the last of two profiled steps.
+"""Sums Nsight Compute's metrics per kernel over the last of two profiled steps.
 
 Usage: python3 kernels/gpu/ncu_summary.py "<label>" ncu.csv
+gpu__time_duration.sum is required; L2 sector counts (lts__t_sectors_*, 32 bytes each) and DRAM bytes (dram__bytes_*),
+where the CSV has them, are summed into GB columns.
 """
 import csv
 import sys
 from collections import defaultdict
 
+TIME = "gpu__time_duration.sum"
+TIME_SCALE = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
+BYTE_SCALE = {"byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9, "B": 1.0}
+
+
+def value(r):
+    """The row's value in us (time), bytes (dram__bytes_*) or bytes (lts__t_sectors_*: 32 per sector)."""
+    name, unit = r["Metric Name"], r.get("Metric Unit", "")
+    v = float(r["Metric Value"].replace(",", ""))
+    if name == TIME:
+        if unit not in TIME_SCALE:
+            raise SystemExit(f"unknown unit {unit!r} for {TIME}")
+        return v * TIME_SCALE[unit]
+    if name.startswith("lts__t_sectors"):
+        return v * 32.0
+    if unit not in BYTE_SCALE:
+        raise SystemExit(f"unknown unit {unit!r} for {name}")
+    return v * BYTE_SCALE[unit]
+
 
 def main():
     label, path = sys.argv[1], sys.argv[2]
-    rows = []
     with open(path) as f:
         lines = [l for l in f if l.startswith('"')]
+    per_launch = {}  # launch id -> (kernel name, {metric: value})
+    order = []
     for r in csv.DictReader(lines):
-        if r.get("Metric Name") == "gpu__time_duration.sum":
-            unit = r.get("Metric Unit", "")
-            v = float(r["Metric Value"].replace(",", ""))
-            scale = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
-            if unit not in scale:
-                raise SystemExit(f"unknown unit {unit!r} for gpu__time_duration.sum")
-            us = v * scale[unit]
-            rows.append((r["Kernel Name"], us))
-    half = rows[len(rows) // 2:]  # the second of two identical steps
-    total = defaultdict(float)
+        key = r["ID"]
+        if key not in per_launch:
+            per_launch[key] = (r["Kernel Name"], {})
+            order.append(key)
+        per_launch[key][1][r["Metric Name"]] = value(r)
+    launches = [per_launch[k] for k in order]
+    half = launches[len(launches) // 2:]  # the second of two identical steps
+    metrics = sorted({m for _, ms in half for m in ms if m != TIME})
+    total = defaultdict(lambda: defaultdict(float))
     count = defaultdict(int)
-    for name, us in half:
-        total[name] += us
+    for name, ms in half:
         count[name] += 1
-    s = sum(total.values())
+        for m, v in ms.items():
+            total[name][m] += v
+    s = sum(t[TIME] for t in total.values())
     print(f"-- {label}: {len(half)} kernels, {s:.1f} us of kernel time in one step")
-    for name in sorted(total, key=total.get, reverse=True):
-        print(f"   {name[:40]:40s} x{count[name]:4d} {total[name]:10.1f} us  ({total[name] / count[name]:.1f} us each)")
+    short = [m.replace("srcunit_tex_op_", "").replace("lts__t_sectors_", "L2 ").replace("dram__bytes_", "DRAM ").replace(".sum", "") for m in metrics]
+    print(f"   {'kernel':40s} {'count':>5s} {'us':>10s}" + "".join(f" {h[:16]:>16s}" for h in short) + "  (GB)")
+    for name in sorted(total, key=lambda n: total[n][TIME], reverse=True):
+        t = total[name]
+        print(f"   {name[:40]:40s} x{count[name]:4d} {t[TIME]:10.1f}" + "".join(f" {t[m] * 1e-9:16.3f}" for m in metrics))
+    print(f"   {'all':40s} {len(half):5d} {s:10.1f}"
+          + "".join(f" {sum(t[m] for t in total.values()) * 1e-9:16.3f}" for m in metrics))
 
 
 if __name__ == "__main__":

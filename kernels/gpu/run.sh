@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [profile] [hf]     (default: tests bench hf; profile needs ncu)
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe]    (default: tests bench hf; profile needs ncu)
 #   BENCH_ARGS=m1|m2|ssm|matmul|all picks CudaBench's sections (default all; m1-small / m2-small: batches 1-8 / 1,
 #   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
 #   BENCH_ARGS=overlap (not in all): a lane's products beside the state updates on a second stream, against each alone.
 #   TESTS=CudaEngineRandomTest runs one test class instead of all of them; JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
+#   NCU_METRICS=lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum adds metrics to the profile's columns.
+#   PROBE="256,2 128,1" picks overlap_probe's runs (tc_spin threads, copy blocks per SM; default 256,2 128,2 256,1 512,2).
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
@@ -36,10 +38,20 @@ if [[ " $steps " == *" profile "* ]]; then
   echo "== ncu profile"
   IFS=, read -ra cfgs <<< "${PROFILE:-m1 1,m1 512,m2 1,m2 512}"
   for cfg in "${cfgs[@]}"; do
-    ncu --metrics gpu__time_duration.sum --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
+    ncu --metrics "gpu__time_duration.sum${NCU_METRICS:+,$NCU_METRICS}" --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
       io.mambaflink.kernels.cuda.CudaBench profile $cfg > /tmp/ncu.csv 2>/tmp/ncu.err || tail -5 /tmp/ncu.err
     python3 kernels/gpu/ncu_summary.py "$cfg" /tmp/ncu.csv
   done 2>&1 | tee "$OUT/profile.txt"
+fi
+if [[ " $steps " == *" probe "* ]]; then
+  # tensor-core work beside an HBM copy (overlap_probe.cu), with the board's clocks, power and throttle reasons sampled
+  echo "== overlap probe"
+  nvidia-smi -q -d POWER,CLOCK | grep -E -i "limit|max|current|sm|memory" | head -30 | tee "$OUT/power.txt"
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,clocks_event_reasons.active --format=csv \
+    -lms 100 > "$OUT/smi.csv" 2>&1 &
+  smi=$!
+  for cfg in ${PROBE:-256,2 128,2 256,1 512,2}; do .gpu/overlap_probe ${cfg//,/ }; done 2>&1 | tee "$OUT/probe.log"
+  kill $smi
 fi
 if [[ " $steps " == *" hf "* ]]; then
   echo "== transformers generate"

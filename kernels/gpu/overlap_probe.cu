@@ -1,0 +1,208 @@
+// Can this GPU run tensor-core work and an HBM stream at the same time, each near its speed alone?
+// (The question behind Mamba-1's large-batch step: its products and its state traffic are each about half of it.)
+//
+// Two kernels small enough that blocks of both fit on every SM together:
+//   tc_spin      mma.sync bf16 m16n8k16 on registers only (no memory traffic), 8 independent accumulators per warp,
+//                one persistent block per SM;
+//   copy_stream  a grid-stride float4 copy of a buffer far larger than L2, `copy_blocks` blocks of 512 threads.
+// Each runs alone, then both at once on two streams. Every tc_spin block reports its SM clock (clock64 over
+// %globaltimer), so a power or clock limit shows up as a lower clock while the copy runs beside it, and both kernels
+// report when their first block started and their last block ended, so the printout shows whether they really ran
+// together.
+//
+// Build (any machine with nvcc; the runtime is linked statically, the GPU machine needs only the driver):
+//   nvcc -O3 -arch=sm_90 -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
+// Run: .gpu/overlap_probe [a_threads=256] [copy_blocks_per_sm=2] [a=tc|l2]
+//   a=l2 runs l2_read (a 32 MB buffer read from L2 over and over, as a GEMM's operand loads are) instead of tc_spin.
+#include <cstdio>
+#include <cstdlib>
+#include <cuda_runtime.h>
+
+#define CK(call)                                                                                   \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) {                                                                       \
+      printf("%s failed: %s\n", #call, cudaGetErrorString(e_));                                    \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// span[0] = first block's start, span[1] = last block's end (ns, %globaltimer)
+__device__ __forceinline__ void note_span(unsigned long long* span, unsigned long long t0, unsigned long long t1) {
+  if (threadIdx.x == 0) {
+    atomicMin(&span[0], t0);
+    atomicMax(&span[1], t1);
+  }
+}
+
+__global__ void tc_spin(int iters, float* sink, float* mhz, unsigned long long* span) {
+  unsigned a0 = 0x3f803f80u ^ (threadIdx.x * 0x00010001u), a1 = a0 ^ 0x00200020u, a2 = a0 + 3u, a3 = a0 ^ 7u;
+  unsigned b0 = a0 ^ 0x00400040u, b1 = a1 + 5u;
+  float c[8][4] = {};
+  __syncthreads();
+  unsigned long long g0 = global_ns();
+  long long k0 = clock64();
+  for (int i = 0; i < iters; i++) {
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+      asm volatile(
+          "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+          : "+f"(c[j][0]), "+f"(c[j][1]), "+f"(c[j][2]), "+f"(c[j][3])
+          : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+  long long k1 = clock64();
+  unsigned long long g1 = global_ns();
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < 8; j++) s += c[j][0] + c[j][1] + c[j][2] + c[j][3];
+  if (s == 1234.5f) sink[threadIdx.x] = s;  // never true in practice; keeps the products live
+  if (threadIdx.x == 0) mhz[blockIdx.x] = float(double(k1 - k0) * 1e3 / double(g1 - g0));
+  note_span(span, g0, g1);
+}
+
+// Reads a buffer that fits in L2 over and over (ld.global.cg: L2 only), as a GEMM's operand loads do; one
+// persistent block per SM.
+__global__ void l2_read(const float4* __restrict__ buf, size_t n, int reps, float* sink, float* mhz,
+                        unsigned long long* span) {
+  unsigned long long g0 = global_ns();
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int r = 0; r < reps; r++) {
+    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride) {
+      float4 v0 = __ldcg(buf + i), v1 = __ldcg(buf + i + stride), v2 = __ldcg(buf + i + 2 * stride),
+             v3 = __ldcg(buf + i + 3 * stride);
+      acc.x += v0.x + v1.x + v2.x + v3.x;
+      acc.y += v0.y + v1.y + v2.y + v3.y;
+    }
+    for (; i < n; i += stride) acc.x += __ldcg(buf + i).x;
+  }
+  if (acc.x == 1234.5f) sink[threadIdx.x] = acc.y;  // keeps the loads live
+  if (threadIdx.x == 0) mhz[blockIdx.x] = 0.f;
+  __syncthreads();
+  note_span(span, g0, global_ns());
+}
+
+__global__ void copy_stream(const float4* __restrict__ src, float4* __restrict__ dst, size_t n, int reps,
+                            unsigned long long* span) {
+  unsigned long long g0 = global_ns();
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (int r = 0; r < reps; r++) {
+    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride) {  // four loads in flight per thread
+      float4 v0 = src[i], v1 = src[i + stride], v2 = src[i + 2 * stride], v3 = src[i + 3 * stride];
+      dst[i] = v0;
+      dst[i + stride] = v1;
+      dst[i + 2 * stride] = v2;
+      dst[i + 3 * stride] = v3;
+    }
+    for (; i < n; i += stride) dst[i] = src[i];
+  }
+  __syncthreads();
+  note_span(span, g0, global_ns());
+}
+
+struct Spans {
+  unsigned long long* d;  // [tc start, tc end, copy start, copy end]
+  unsigned long long h[4];
+  void reset() {
+    unsigned long long init[4] = {~0ull, 0ull, ~0ull, 0ull};
+    CK(cudaMemcpy(d, init, sizeof init, cudaMemcpyHostToDevice));
+  }
+  void fetch() { CK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost)); }
+};
+
+int main(int argc, char** argv) {
+  const int tc_threads = argc > 1 ? atoi(argv[1]) : 256;
+  const int copy_per_sm = argc > 2 ? atoi(argv[2]) : 2;
+  const bool l2 = argc > 3 && argv[3][0] == 'l';
+  cudaDeviceProp p;
+  CK(cudaGetDeviceProperties(&p, 0));
+  const int sms = p.multiProcessorCount;
+  printf("%s, %d SMs, L2 %d MB; %s: %d blocks x %d threads; copy_stream: %d blocks x 512 threads\n", p.name, sms,
+         p.l2CacheSize >> 20, l2 ? "l2_read" : "tc_spin", sms, tc_threads, sms * copy_per_sm);
+
+  const size_t bytes = size_t(1) << 30;  // 1 GiB each way
+  const size_t n = bytes / sizeof(float4);
+  const size_t l2_n = (size_t(32) << 20) / sizeof(float4);
+  float4 *src, *dst, *l2buf;
+  float *sink, *mhz;
+  Spans spans;
+  CK(cudaMalloc(&src, bytes));
+  CK(cudaMalloc(&dst, bytes));
+  CK(cudaMemset(src, 1, bytes));
+  CK(cudaMalloc(&l2buf, l2_n * sizeof(float4)));
+  CK(cudaMemset(l2buf, 0, l2_n * sizeof(float4)));
+  CK(cudaMalloc(&sink, 4096));
+  CK(cudaMalloc(&mhz, sms * sizeof(float)));
+  CK(cudaMalloc(&spans.d, sizeof spans.h));
+  cudaStream_t s_tc, s_copy;
+  CK(cudaStreamCreateWithFlags(&s_tc, cudaStreamNonBlocking));
+  CK(cudaStreamCreateWithFlags(&s_copy, cudaStreamNonBlocking));
+  cudaEvent_t e0, e_tc, e_copy;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e_tc));
+  CK(cudaEventCreate(&e_copy));
+
+  // mode bit 1: tc_spin, bit 2: copy_stream. Returns ms from a common start to the later end.
+  int tc_iters = l2 ? 20 : 2000, copy_reps = 1;
+  auto run = [&](int mode) {
+    spans.reset();
+    CK(cudaDeviceSynchronize());
+    CK(cudaEventRecord(e0, s_tc));
+    CK(cudaStreamWaitEvent(s_copy, e0, 0));
+    if ((mode & 1) && l2) l2_read<<<sms, tc_threads, 0, s_tc>>>(l2buf, l2_n, tc_iters, sink, mhz, spans.d);
+    if ((mode & 1) && !l2) tc_spin<<<sms, tc_threads, 0, s_tc>>>(tc_iters, sink, mhz, spans.d);
+    if (mode & 2) copy_stream<<<sms * copy_per_sm, 512, 0, s_copy>>>(src, dst, n, copy_reps, spans.d + 2);
+    CK(cudaGetLastError());
+    CK(cudaEventRecord(e_tc, s_tc));
+    CK(cudaEventRecord(e_copy, s_copy));
+    CK(cudaStreamWaitEvent(s_tc, e_copy, 0));
+    CK(cudaEventRecord(e_tc, s_tc));
+    CK(cudaEventSynchronize(e_tc));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e_tc));
+    spans.fetch();
+    return ms;
+  };
+  auto mean_mhz = [&]() {
+    float h[1024];
+    CK(cudaMemcpy(h, mhz, sms * sizeof(float), cudaMemcpyDeviceToHost));
+    double s = 0;
+    for (int i = 0; i < sms; i++) s += h[i];
+    return s / sms;
+  };
+
+  // calibrate both to about 40 ms alone
+  run(1);
+  run(2);
+  tc_iters = int(tc_iters * 40.0 / run(1));
+  copy_reps = int(copy_reps * 40.0 / run(2)) + 1;
+  // tc_spin: flop; l2_read: bytes (reported as "TFLOP/s" -> TB/s below)
+  const double tc_flop = l2 ? double(tc_iters) * l2_n * sizeof(float4)
+                            : 2.0 * 16 * 8 * 16 * 8 * double(tc_iters) * (tc_threads / 32) * sms;
+  const double copy_bytes = 2.0 * bytes * copy_reps;
+  printf("tc_iters %d (%.1f TFLOP), copy_reps %d (%.1f GB read + written)\n", tc_iters, tc_flop * 1e-12, copy_reps,
+         copy_bytes * 1e-9);
+  for (int round = 0; round < 3; round++) {
+    float t_tc = run(1);
+    double mhz_tc = mean_mhz();
+    float t_copy = run(2);
+    float t_both = run(3);
+    double mhz_both = mean_mhz();
+    const double tc_ms = (spans.h[1] - spans.h[0]) * 1e-6, copy_ms = (spans.h[3] - spans.h[2]) * 1e-6;
+    const double lag_ms = (double(spans.h[2]) - double(spans.h[0])) * 1e-6;
+    printf("round %d: a alone %.2f ms (%.1f T/s, SM clock %.0f MHz), copy alone %.2f ms (%.0f GB/s); "
+           "together %.2f ms = %.2f of the sum, %.2f of the larger (a ran %.2f ms at %.0f MHz, copy %.2f ms from "
+           "%.2f ms after tc's start)\n",
+           round, t_tc, tc_flop / t_tc * 1e-9, mhz_tc, t_copy, copy_bytes / t_copy * 1e-6, t_both,
+           t_both / (t_tc + t_copy), t_both / (t_tc > t_copy ? t_tc : t_copy), tc_ms, mhz_both, copy_ms, lag_ms);
+  }
+  return 0;
+}
