@@ -1,4 +1,4 @@
-"""Sums Nsight Compute's metrics per kernel over the last of two profiled steps.
+"""Sums Nsight Compute's metrics per kernel over one profiled step (run.sh profiles CudaBench profile's second step).
 
 Usage: python3 kernels/gpu/ncu_summary.py "<label>" ncu.csv
 gpu__time_duration.sum is required; L2 sector counts (lts__t_sectors_*, 32 bytes each) and DRAM bytes (dram__bytes_*),
@@ -40,23 +40,22 @@ def main():
             per_launch[key] = (r["Kernel Name"], {})
             order.append(key)
         per_launch[key][1][r["Metric Name"]] = value(r)
-    launches = [per_launch[k] for k in order]
-    half = launches[len(launches) // 2:]  # the second of two identical steps
-    metrics = sorted({m for _, ms in half for m in ms if m != TIME})
+    step = [per_launch[k] for k in order]
+    metrics = sorted({m for _, ms in step for m in ms if m != TIME})
     total = defaultdict(lambda: defaultdict(float))
     count = defaultdict(int)
-    for name, ms in half:
+    for name, ms in step:
         count[name] += 1
         for m, v in ms.items():
             total[name][m] += v
     s = sum(t[TIME] for t in total.values())
-    print(f"-- {label}: {len(half)} kernels, {s:.1f} us of kernel time in one step")
+    print(f"-- {label}: {len(step)} kernels, {s:.1f} us of kernel time in one step")
     short = [m.replace("srcunit_tex_op_", "").replace("lts__t_sectors_", "L2 ").replace("dram__bytes_", "DRAM ").replace(".sum", "") for m in metrics]
     print(f"   {'kernel':40s} {'count':>5s} {'us':>10s}" + "".join(f" {h[:16]:>16s}" for h in short) + "  (GB)")
     for name in sorted(total, key=lambda n: total[n][TIME], reverse=True):
         t = total[name]
         print(f"   {name[:40]:40s} x{count[name]:4d} {t[TIME]:10.1f}" + "".join(f" {t[m] * 1e-9:16.3f}" for m in metrics))
-    print(f"   {'all':40s} {len(half):5d} {s:10.1f}"
+    print(f"   {'all':40s} {len(step):5d} {s:10.1f}"
           + "".join(f" {sum(t[m] for t in total.values()) * 1e-9:16.3f}" for m in metrics))
 
 

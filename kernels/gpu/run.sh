@@ -34,11 +34,12 @@ if [[ " $steps " == *" bench "* ]]; then
   "$JAVA" -Xmx12g ${JAVA_OPTS:-} -cp "$CP" io.mambaflink.kernels.cuda.CudaBench "$section" ${filter:+"$filter"} 2>&1 | tee "$OUT/bench.log"
 fi
 if [[ " $steps " == *" profile "* ]]; then
-  # per-kernel device time of two steps, launched one by one (no graph), through Nsight Compute
+  # per-kernel device time of one step (CudaBench profile's second), launched one by one (no graph), through Nsight
+  # Compute
   echo "== ncu profile"
   IFS=, read -ra cfgs <<< "${PROFILE:-m1 1,m1 512,m2 1,m2 512}"
   for cfg in "${cfgs[@]}"; do
-    ncu --metrics "gpu__time_duration.sum${NCU_METRICS:+,$NCU_METRICS}" --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
+    ncu --profile-from-start off --metrics "gpu__time_duration.sum${NCU_METRICS:+,$NCU_METRICS}" --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
       io.mambaflink.kernels.cuda.CudaBench profile $cfg > /tmp/ncu.csv 2>/tmp/ncu.err || tail -5 /tmp/ncu.err
     python3 kernels/gpu/ncu_summary.py "$cfg" /tmp/ncu.csv
   done 2>&1 | tee "$OUT/profile.txt"

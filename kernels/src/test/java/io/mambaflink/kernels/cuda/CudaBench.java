@@ -256,7 +256,10 @@ public final class CudaBench {
                 new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all));
     }
 
-    /** Two steps of one model and batch, for a profiler (run with -Dmambaflink.cuda.graphs=false to see each kernel). */
+    /**
+     * Two steps of one model and batch for a profiler, the second between cuProfilerStart and cuProfilerStop (ncu
+     * --profile-from-start off sees exactly that step; run with -Dmambaflink.cuda.graphs=false to see each kernel).
+     */
     private static void profile(String arch, int b) {
         MambaConfig c = arch.equals("m1") ? RandomModel.mamba1Lm(768, 24, 16, 50280) : RandomModel.mamba2Lm(768, 24, 128, 1, 50280);
         MambaModel model = RandomModel.create(c, 1);
@@ -266,7 +269,9 @@ public final class CudaBench {
                 batch.addToken(s, s % c.vocabSize());
             }
             e.step(batch);
+            JCudaDriver.cuProfilerStart();
             e.step(batch);
+            JCudaDriver.cuProfilerStop();
         }
     }
 
