@@ -6,7 +6,7 @@
 #   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
 #   BENCH_ARGS=overlap (not in all): a lane's products beside the state updates on a second stream, against each alone.
-#   TESTS=CudaEngineRandomTest runs one test class instead of all of them; JAVA_OPTS adds JVM options (-D...).
+#   TESTS=CudaEngineRandomTest runs one test class instead of all of them (TESTS="CudaKernelTest#m(int)": one method); JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 #   NCU_METRICS=lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum adds metrics to the profile's columns.
 #   PROBE="256,2 128,1" picks overlap_probe's runs (tc_spin threads, copy blocks per SM; default 256,2 128,2 256,1 512,2).
@@ -23,6 +23,7 @@ if [[ " $steps " == *" tests "* ]]; then
   echo "== CUDA tests"
   sel="--select-package io.mambaflink.kernels.cuda"
   [ -n "${TESTS:-}" ] && sel="--select-class io.mambaflink.kernels.cuda.$TESTS"
+  [[ "${TESTS:-}" == *"#"* ]] && sel="--select-method io.mambaflink.kernels.cuda.$TESTS"
   "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu/junit-console.jar execute --class-path "$CP" $sel \
     --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports 2>&1 | tee "$OUT/tests.log"
   rc=${PIPESTATUS[0]}

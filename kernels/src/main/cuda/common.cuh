@@ -9,11 +9,34 @@
 // - float32 everywhere, fp32 accumulation.
 #pragma once
 #include <cuda_runtime.h>
+#include <cuda_bf16.h>
 #include <math.h>
 
 #define MF_DEVICE static __device__ __forceinline__
 
 MF_DEVICE float mf_silu(float v) { return v / (1.0f + expf(-v)); }
+
+// An activation that only a wgmma product reads, stored as that product's input: its bfloat16 halves hi = bf16(v),
+// lo = bf16(v - hi) (lo null for bf16x1), as bf16_split_rows would make them from the float32 value.
+MF_DEVICE void mf_split_store(__nv_bfloat16* hi, __nv_bfloat16* lo, size_t i, float v) {
+    __nv_bfloat16 h = __float2bfloat16_rn(v);
+    hi[i] = h;
+    if (lo) lo[i] = __float2bfloat16_rn(v - __bfloat162float(h));
+}
+
+// The same for four consecutive values (i % 4 == 0, 8-byte aligned halves).
+MF_DEVICE void mf_split_store4(__nv_bfloat16* hi, __nv_bfloat16* lo, size_t i, float4 v) {
+    __nv_bfloat162 h0 = __floats2bfloat162_rn(v.x, v.y), h1 = __floats2bfloat162_rn(v.z, v.w);
+    __nv_bfloat162* hp = reinterpret_cast<__nv_bfloat162*>(hi + i);
+    hp[0] = h0;
+    hp[1] = h1;
+    if (lo) {
+        float2 f0 = __bfloat1622float2(h0), f1 = __bfloat1622float2(h1);
+        __nv_bfloat162* lp = reinterpret_cast<__nv_bfloat162*>(lo + i);
+        lp[0] = __floats2bfloat162_rn(v.x - f0.x, v.y - f0.y);
+        lp[1] = __floats2bfloat162_rn(v.z - f1.x, v.w - f1.y);
+    }
+}
 
 // torch.nn.functional.softplus with its default threshold of 20.
 MF_DEVICE float mf_softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }

@@ -9,7 +9,9 @@
 //          ssm_off floats into the stream. xc (rows, d_inner) stride xc_stride: x after conv and silu.
 //          dbc (rows, dt_rank + 2 d_state) stride dbc_stride: x_proj's output [dt_low_rank | B | C].
 //          dt_w (d_inner, dt_rank) and dt_b (d_inner), or null; dtv (rows, d_inner) stride dtv_stride when dt_w is null.
-//          A (d_inner, d_state) = -exp(A_log); D (d_inner); z (rows, d_inner) stride z_stride; y (rows, d_inner).
+//          A (d_inner, d_state) = -exp(A_log); D (d_inner); z (rows, d_inner) stride z_stride; y (rows, d_inner);
+//          y_hi, y_lo: null, or (rows, d_inner) bf16 dense: y's bf16 halves written there instead of y (out_proj's input
+//          on wgmma, which would otherwise split y with bf16_split_rows); y_lo null for bf16x1.
 // Launch:  ssm1_update_ref: grid (ceil(d_inner / 128), rows), block 128; one thread per (row, channel), scalar.
 //          ssm1_update:     d_state / 4 lanes per channel (d_state in 4, 8, ..., 128), each one float4 of the state,
 //                           so a warp reads and writes one contiguous stretch; grid (ceil(d_inner / (512 / d_state)),
@@ -21,6 +23,15 @@
 
 #define SSM1_ROWS 4
 
+// y[r, ch], or its bf16 halves (dense, d_inner wide) where out_proj reads them on wgmma (y_hi given)
+MF_DEVICE void ssm1_store_y(float* y, int y_stride, __nv_bfloat16* y_hi, __nv_bfloat16* y_lo, int d_inner, int r, int ch, float v) {
+    if (y_hi) {
+        mf_split_store(y_hi, y_lo, (size_t)r * d_inner + ch, v);
+    } else {
+        y[(size_t)r * y_stride + ch] = v;
+    }
+}
+
 extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const int* __restrict__ slots,
                                            float* __restrict__ states, long long state_stride, int ssm_off,
                                            const float* __restrict__ xc, int xc_stride,
@@ -30,7 +41,8 @@ extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const
                                            const float* __restrict__ A, const float* __restrict__ D,
                                            const float* __restrict__ z, int z_stride,
                                            int d_inner, int d_state, int dt_rank,
-                                           float* __restrict__ y, int y_stride) {
+                                           float* __restrict__ y, int y_stride, __nv_bfloat16* __restrict__ y_hi,
+                                           __nv_bfloat16* __restrict__ y_lo) {
     int r = blockIdx.y;
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= *n_rows || ch >= d_inner) return;
@@ -54,7 +66,7 @@ extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const
         acc += hv * bc[dt_rank + d_state + n];
     }
     acc += D[ch] * x;
-    y[(size_t)r * y_stride + ch] = acc * mf_silu(z[(size_t)r * z_stride + ch]);
+    ssm1_store_y(y, y_stride, y_hi, y_lo, d_inner, r, ch, acc * mf_silu(z[(size_t)r * z_stride + ch]));
 }
 
 // Fast version: ROWS rows per block; every global load (A, D, dt_proj row share, the rows' states, x, z, dt) is issued
@@ -71,7 +83,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
                          const float* __restrict__ A, const float* __restrict__ D,
                          const float* __restrict__ z, int z_stride,
                          int d_inner, int d_state, int dt_rank,
-                         float* __restrict__ y, int y_stride) {
+                         float* __restrict__ y, int y_stride, __nv_bfloat16* __restrict__ y_hi, __nv_bfloat16* __restrict__ y_lo) {
     extern __shared__ float sdbc[];  // (ROWS, dt_rank + 2 d_state)
     int n = *n_rows;
     int r0 = blockIdx.y * ROWS;
@@ -150,7 +162,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
         for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
         if (active && sub == 0) {
             acc += d * x;
-            y[(size_t)r * y_stride + ch] = acc * mf_silu(zv[rr]);
+            ssm1_store_y(y, y_stride, y_hi, y_lo, d_inner, r, ch, acc * mf_silu(zv[rr]));
         }
     }
 }
@@ -161,10 +173,10 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
         const float *__restrict__ dbc, int dbc_stride, const float *__restrict__ dt_w, const float *__restrict__ dt_b, \
         const float *__restrict__ dtv, int dtv_stride, const float *__restrict__ A, const float *__restrict__ D,    \
         const float *__restrict__ z, int z_stride, int d_inner, int d_state, int dt_rank, float *__restrict__ y,    \
-        int y_stride
+        int y_stride, __nv_bfloat16 *__restrict__ y_hi, __nv_bfloat16 *__restrict__ y_lo
 #define SSM1_PASS                                                                                                  \
     n_rows, slots, states, state_stride, ssm_off, xc, xc_stride, dbc, dbc_stride, dt_w, dt_b, dtv, dtv_stride, A, D, z, \
-        z_stride, d_inner, d_state, dt_rank, y, y_stride
+        z_stride, d_inner, d_state, dt_rank, y, y_stride, y_hi, y_lo
 
 // dt from dtv (dt_w null): the large-batch, bandwidth-bound case, kept small in registers for occupancy.
 extern "C" __global__ void __launch_bounds__(128, 8) ssm1_update(SSM1_ARGS) { ssm1_fast<SSM1_ROWS, false>(SSM1_PASS); }
@@ -296,7 +308,7 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS, int rows_per_block) {
             if (active) sh[f] = h;
             float acc = h.x * Cv.x + h.y * Cv.y + h.z * Cv.z + h.w * Cv.w;
             for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-            if (active && sub == 0) y[(size_t)r * y_stride + c0 + cl] = (acc + dv[p] * x) * sz[cl];
+            if (active && sub == 0) ssm1_store_y(y, y_stride, y_hi, y_lo, d_inner, r, c0 + cl, (acc + dv[p] * x) * sz[cl]);
         }
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         asm volatile("bar.sync 1, %0;\n" ::"n"(CONS) : "memory");

@@ -73,6 +73,11 @@ public final class CudaStepEngine implements StepEngine {
     private final boolean resident;
     private final boolean useGraphs;
     private final boolean refKernels;
+    /**
+     * Norms and Mamba-1's state update write the input of a following wgmma product as its bf16 halves, instead of
+     * float32 that bf16_split_rows then splits ({@code -Dmambaflink.cuda.split-inputs=false}: the separate split).
+     */
+    private final boolean splitInputs;
     /** Matrix products above the GEMV's rows in bfloat16 operands (EngineOptions.MatmulPrecision.BF16). */
     private final boolean bf16Operands;
     /** The weights' bf16 splits for the tensor-core GEMMs; null when maxBatch fits the GEMV. */
@@ -153,6 +158,7 @@ public final class CudaStepEngine implements StepEngine {
         this.resident = options.stateMode() == EngineOptions.StateMode.RESIDENT;
         this.useGraphs = !"false".equals(System.getProperty("mambaflink.cuda.graphs"));
         this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
+        this.splitInputs = !"false".equals(System.getProperty("mambaflink.cuda.split-inputs"));
         this.bf16Operands = options.matmul() == EngineOptions.MatmulPrecision.BF16;
         this.lanes = Math.max(2, Integer.getInteger("mambaflink.cuda.lanes", 2)); // before ctrlInts()
         this.stateFloats = layout.size();
@@ -667,6 +673,7 @@ public final class CudaStepEngine implements StepEngine {
                     false);
         }
         for (int li = 0; li < c.nLayers(); li++) {
+            LinearKernel.Split yHalves = null;
             DeviceWeights.Layer l = w.layers.get(li);
             // pre-norm, in_proj, conv window on x (Mamba-1: in_proj[:, :dInner]; Mamba-2: xBC = in_proj[:, dInner : dInner + convDim])
             int convLo = c.arch() == Arch.MAMBA1 ? 0 : dInner;
@@ -691,9 +698,11 @@ public final class CudaStepEngine implements StepEngine {
                 }
                 boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
                 // discretize, state update, readout, skip, gate
+                // y straight into out_proj's bf16 halves where out_proj runs on wgmma
+                yHalves = splitInputs && splits != null ? ln.lin().wgInput(lv, r, dInner, dModel) : null;
                 ssm1.launch(s, fast, nr, r, slots, states, stateRows, stride, layout.ssmOffset(li), xcv, convDim, dbcv, dbcDim(),
                         dtW, dtW.isNone() ? Dev.NONE : l.dtProjBias(), dtvv, dInner, l.a(), l.d(), pr.slice("z", dInner), inProjDim,
-                        dInner, c.dState(), c.dtRank(), yv, dInner);
+                        dInner, c.dState(), c.dtRank(), yv, dInner, yHalves);
             } else {
                 // discretize, state update, readout, skip
                 ssm2.launch(s, !refKernels, nr, r, slots, states, stateRows, stride, layout.ssmOffset(li), xcv, convDim, pr,
@@ -703,7 +712,11 @@ public final class CudaStepEngine implements StepEngine {
                 gatedNorm.launch(s, nr, r, yv, dInner, pr, inProjDim, l.gatedNorm(), dInner, c.nGroups(), eps);
             }
             // out_proj and the residual add
-            matmul(ln, lv, yv, dInner, l.outProj(), l.outProjBias(), dInner, dModel, hid, dModel, true);
+            if (yHalves != null) {
+                ln.lin().launchWg(s, lv, nr, r, l.outProj(), splits.get(l.outProj()), l.outProjBias(), dInner, dModel, hid, dModel, true);
+            } else {
+                matmul(ln, lv, yv, dInner, l.outProj(), l.outProjBias(), dInner, dModel, hid, dModel, true);
+            }
         }
         // final norm and head
         Dev headW = c.io().tokenInput() ? w.lmHead : w.head;
@@ -720,8 +733,14 @@ public final class CudaStepEngine implements StepEngine {
                     false);
         } else {
             Dev nv = ln.of(normed, dModel);
-            rmsNorm.launch(ln.s(), ln.nRows(), ln.rows(), hid, dModel, normW, c.layerNormEps(), dModel, nv, dModel);
-            matmul(ln, lv, nv, dModel, weight, bias, dModel, outDim, dst, outDim, false);
+            // the normed rows straight into the product's bf16 halves where it runs on wgmma
+            LinearKernel.Split halves = splitInputs && splits != null ? ln.lin().wgInput(lv, ln.rows(), dModel, outDim) : null;
+            rmsNorm.launch(ln.s(), ln.nRows(), ln.rows(), hid, dModel, normW, c.layerNormEps(), dModel, nv, dModel, halves);
+            if (halves != null) {
+                ln.lin().launchWg(ln.s(), lv, ln.nRows(), ln.rows(), weight, splits.get(weight), bias, dModel, outDim, dst, outDim, false);
+            } else {
+                matmul(ln, lv, nv, dModel, weight, bias, dModel, outDim, dst, outDim, false);
+            }
         }
     }
 

@@ -226,6 +226,46 @@ public final class LinearKernel {
     }
 
     /**
+     * Where the producer of this product's input may write it as bf16 halves: when the product runs on wgmma
+     * ({@code v} BF16X3 or BF16X1, {@link #usesWgmma}, in % 8 == 0), this launcher's activation split (lo NONE for
+     * BF16X1), which {@link #launchWg} then reads without the bf16_split_rows pass; null otherwise.
+     */
+    public Split wgInput(Variant v, int rows, int in, int out) {
+        if ((v != Variant.BF16X3 && v != Variant.BF16X1) || in % 8 != 0 || !usesWgmma(rows, in, out)) {
+            return null;
+        }
+        return v == Variant.BF16X3 ? xSplit : new Split(xSplit.hi(), Dev.NONE);
+    }
+
+    /** y = x W^T + bias (+ y) on wgmma, x's bf16 halves already in {@link #wgInput}'s buffers (shapes as in launch). */
+    public void launchWg(CUstream s, Variant v, Dev nRows, int rows, Dev w, Split split, Dev bias, int in, int out, Dev y, int yStride,
+            boolean accumulate) {
+        String name = v == Variant.BF16X3 ? "wg_gemm_x3" : "wg_gemm_x1";
+        if (wgInput(v, rows, in, out) == null || split == null) {
+            throw new IllegalArgumentException(name + ": " + rows + " x " + in + " -> " + out + " in " + v + " does not run on wgmma with "
+                    + "its input's halves given" + (split == null ? " (" + w.name() + " has no bf16 split)" : ""));
+        }
+        nRows.checkVector(name, 1);
+        w.checkMatrix(name, out, in, in);
+        bias.checkOptionalVector(name, out);
+        y.checkMatrix(name, rows, out, yStride);
+        split.hi().checkMatrix(name, out, in / 2, in / 2);
+        split.lo().checkMatrix(name, out, in / 2, in / 2);
+        wgProduct(s, v == Variant.BF16X3, nRows, rows, split, bias, in, out, y, yStride, accumulate);
+    }
+
+    /** The wgmma product of x's halves in xSplit (one K range: usesWgmma asks for enough blocks to need no split-K). */
+    private void wgProduct(CUstream s, boolean three, Dev nRows, int rows, Split split, Dev bias, int in, int out, Dev y, int yStride,
+            boolean accumulate) {
+        Pointer p = Pointer.to(nRows.arg(), xSplit.hi().arg(), xSplit.lo().arg(), split.hi().arg(), split.lo().arg(), bias.arg(),
+                Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
+                Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {in}));
+        int bn = wgWide(rows, out) ? 256 : 128;
+        Cu.launch((three ? "wg_gemm_x3" : "wg_gemm_x1") + (bn == 256 ? "_n256" : ""), (bn == 256 ? wg256 : wg)[three ? 0 : 1],
+                (out + bn - 1) / bn, (rows + 127) / 128, 1, 256, wgSmemBytes(three, bn), s, p);
+    }
+
+    /**
      * True when a bf16 product of this shape runs on wgmma: the device has them, x's split room is set and large
      * enough, the bucket has at least {@link #WG_MIN_ROWS} rows and the product at least half as many 128 x 128 blocks
      * as the device has SMs (in % 8 == 0 and aligned rows assumed, as for every bf16 product).
@@ -438,13 +478,7 @@ public final class LinearKernel {
                             xSplit.hi().arg(), three ? xSplit.lo().arg() : Dev.NONE.arg());
                     Cu.launch("bf16_split_rows", wgSplitRows, Math.min(4 * multiprocessors, (rows * (in / 4) + 255) / 256), 1, 1, 256, 0, s,
                             c);
-                    // usesWgmma asks for enough blocks to need no split-K: one K range of all of in
-                    Pointer p = Pointer.to(nRows.arg(), xSplit.hi().arg(), xSplit.lo().arg(), split.hi().arg(), split.lo().arg(), bias.arg(),
-                            Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
-                            Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {in}));
-                    int bn = wgWide(rows, out) ? 256 : 128;
-                    Cu.launch((three ? "wg_gemm_x3" : "wg_gemm_x1") + (bn == 256 ? "_n256" : ""), (bn == 256 ? wg256 : wg)[three ? 0 : 1],
-                            (out + bn - 1) / bn, (rows + 127) / 128, 1, 256, wgSmemBytes(three, bn), s, p);
+                    wgProduct(s, three, nRows, rows, split, bias, in, out, y, yStride, accumulate);
                     return;
                 }
                 int ti = bf16Tile(rows, out);

@@ -16,13 +16,23 @@ public final class RmsNormKernel {
     /** x (rows, n) stride xStride; weight (n); out (rows, n) stride outStride. */
     public void launch(CUstream s, Dev nRows, int rows, Dev x, int xStride, Dev weight, float eps, int n, Dev out,
             int outStride) {
+        launch(s, nRows, rows, x, xStride, weight, eps, n, out, outStride, null);
+    }
+
+    /**
+     * As above; with {@code halves} (from {@link LinearKernel#wgInput}) the output is written as its bf16 halves there
+     * instead of into out, for the wgmma product that reads it ({@link LinearKernel#launchWg}).
+     */
+    public void launch(CUstream s, Dev nRows, int rows, Dev x, int xStride, Dev weight, float eps, int n, Dev out,
+            int outStride, LinearKernel.Split halves) {
         nRows.checkVector(NAME, 1);
         x.checkMatrix(NAME, rows, n, xStride);
         weight.checkVector(NAME, n);
         out.checkMatrix(NAME, rows, n, outStride);
+        boolean vec = vec(x, xStride, weight, n, out, outStride) && (halves == null || n % 4 == 0);
         Pointer p = Pointer.to(nRows.arg(), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), Pointer.to(new float[] {eps}),
-                Pointer.to(new int[] {n}), out.arg(), Pointer.to(new int[] {outStride}),
-                Pointer.to(new int[] {vec(x, xStride, weight, n, out, outStride) ? 1 : 0}));
+                Pointer.to(new int[] {n}), out.arg(), Pointer.to(new int[] {outStride}), Pointer.to(new int[] {vec ? 1 : 0}),
+                halves == null ? Dev.NONE.arg() : halves.hi().arg(), halves == null ? Dev.NONE.arg() : halves.lo().arg());
         Cu.launch(NAME, fn, (rows + 3) / 4, 1, 1, 128, 0, s, p);
     }
 

@@ -88,6 +88,17 @@ public final class Ssm1UpdateKernel {
     public void launch(CUstream s, boolean useFast, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride,
             int ssmOff, Dev xc, int xcStride, Dev dbc, int dbcStride, Dev dtW, Dev dtB, Dev dtv, int dtvStride, Dev a, Dev d,
             Dev z, int zStride, int dInner, int dState, int dtRank, Dev y, int yStride) {
+        launch(s, useFast, nRows, rows, slots, states, stateRows, stateStride, ssmOff, xc, xcStride, dbc, dbcStride, dtW, dtB, dtv, dtvStride,
+                a, d, z, zStride, dInner, dState, dtRank, y, yStride, null);
+    }
+
+    /**
+     * As above; with {@code yHalves} (from {@link LinearKernel#wgInput} for out_proj) y is written as its bf16 halves
+     * there (dense, dInner wide) instead of into y, for the wgmma product that reads it ({@link LinearKernel#launchWg}).
+     */
+    public void launch(CUstream s, boolean useFast, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride,
+            int ssmOff, Dev xc, int xcStride, Dev dbc, int dbcStride, Dev dtW, Dev dtB, Dev dtv, int dtvStride, Dev a, Dev d,
+            Dev z, int zStride, int dInner, int dState, int dtRank, Dev y, int yStride, LinearKernel.Split yHalves) {
         String name = !useFast ? "ssm1_update_ref" : dtW.isNone() ? "ssm1_update" : "ssm1_update_dtw";
         nRows.checkVector(name, 1);
         slots.checkVector(name, rows);
@@ -116,7 +127,8 @@ public final class Ssm1UpdateKernel {
                 Pointer.to(new int[] {ssmOff}), xc.arg(), Pointer.to(new int[] {xcStride}), dbc.arg(), Pointer.to(new int[] {dbcStride}),
                 dtW.arg(), dtB.arg(), dtv.arg(), Pointer.to(new int[] {dtvStride}), a.arg(), d.arg(), z.arg(),
                 Pointer.to(new int[] {zStride}), Pointer.to(new int[] {dInner}), Pointer.to(new int[] {dState}),
-                Pointer.to(new int[] {dtRank}), y.arg(), Pointer.to(new int[] {yStride})};
+                Pointer.to(new int[] {dtRank}), y.arg(), Pointer.to(new int[] {yStride}),
+                yHalves == null ? Dev.NONE.arg() : yHalves.hi().arg(), yHalves == null ? Dev.NONE.arg() : yHalves.lo().arg()};
         Pointer p = Pointer.to(args);
         int gx = (dInner + 127) / 128;
         if (useFast && stream != null && dtW.isNone() && rows >= streamMinRows

@@ -253,7 +253,11 @@ public final class CudaBench {
                 new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(wideTiles, "false"), 64, all),
                 new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all),
                 new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
-                new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all));
+                new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
+                new Variant("float32, bf16_split_rows before each wgmma product", res, f32, Map.of("mambaflink.cuda.split-inputs", "false"), 128,
+                        all),
+                new Variant("bf16, bf16_split_rows before each wgmma product", res, bf16, Map.of("mambaflink.cuda.split-inputs", "false"), 128,
+                        all));
     }
 
     /**

@@ -124,6 +124,20 @@ class CudaEngineRandomTest {
                 EngineOptions.StateMode.RESIDENT, 0, precision), new int[] {9, 256, 1024}, bound));
     }
 
+    /**
+     * Batch 1500 in one lane: out_proj's 768 outputs run on wgmma only from 1408 rows, so this is where (on compute
+     * capability 9.0) the state update writes its output straight into out_proj's bf16 halves, besides the norms into
+     * in_proj's and the head's. float32-accurate products, 1e-4 against the CPU; a 1000-word vocabulary keeps the CPU
+     * side short.
+     */
+    @Test
+    void everyWideProductFedItsHalvesByItsProducer() {
+        assumeCuda();
+        MambaConfig c = RandomModel.mamba1Lm(768, 2, 16, 1000);
+        withLaneMinRows("0", () -> compare("mamba1-768, vocab 1000", RandomModel.create(c, 13), new EngineOptions(Backend.CUDA, 1600, 1536,
+                1, EngineOptions.StateMode.RESIDENT, 0, EngineOptions.MatmulPrecision.FLOAT32), new int[] {1500}, 1e-4));
+    }
+
     /** Steps random streams from loaded states on both engines; outputs each step and stored states within {@code bound}. */
     private static void compare(String name, MambaModel model, EngineOptions options, int[] batches, double bound) {
         MambaConfig c = model.config();

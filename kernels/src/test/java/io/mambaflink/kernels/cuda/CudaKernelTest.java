@@ -1,6 +1,7 @@
 package io.mambaflink.kernels.cuda;
 
 import static io.mambaflink.kernels.cuda.CudaTestSupport.assumeCuda;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.bitDifference;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.download;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.free;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.relErr;
@@ -13,6 +14,7 @@ import java.util.SplittableRandom;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -210,6 +212,109 @@ class CudaKernelTest {
         assertThatThrownBy(() -> lin.launch(stream, LinearKernel.Variant.GEMV, nr, 1, x, 10, Dev.NONE, 0f, w, Dev.NONE, 10, 4, y, 4, false))
                 .hasMessageContaining("layers.0.in_proj.weight expected at least (4, 10)");
         free(nr, x, w, y);
+    }
+
+    /**
+     * A producer writing a wgmma product's input as bf16 halves (rmsnorm_rows; ssm1_update_ref, ssm1_update and
+     * ssm1_stream for out_proj), then {@link LinearKernel#launchWg}, gives bit for bit what the producer's float32 output
+     * through {@link LinearKernel#launch} (bf16_split_rows, then the same product) gives; bf16x3 and bf16x1.
+     */
+    @ParameterizedTest(name = "{0}, {1} of {2} rows")
+    @CsvSource({"BF16X3, 1500, 1536", "BF16X1, 1536, 1536", "BF16X3, 2000, 2048"})
+    void producersWriteWgmmaHalves(LinearKernel.Variant v, int n, int rows) {
+        LinearKernel lin = new LinearKernel(device);
+        int dModel = 768;
+        int dInner = 1536;
+        int dState = 16;
+        int dtRank = 48;
+        Dev xHi = upload("x bf16 hi", new float[rows * dInner / 2]);
+        Dev xLo = upload("x bf16 lo", new float[rows * dInner / 2]);
+        lin.setActivationSplit(new LinearKernel.Split(xHi, xLo));
+        org.junit.jupiter.api.Assumptions.assumeTrue(lin.wgmma(), "needs the wgmma products (sm_90a)");
+        // both products of these shapes run on wgmma (out_proj's 768 outputs from 1408 rows). Below that out_proj runs on
+        // mma.sync with split-K atomic adds, whose sums differ in their last bits from run to run: no bit-for-bit test.
+        assertThat(lin.wgInput(v, rows, dModel, dInner)).isNotNull();
+        assertThat(lin.wgInput(v, rows, dInner, dModel)).isNotNull();
+        Dev nr = rows(n);
+        List<Dev> bufs = new java.util.ArrayList<>(List.of(nr, xHi, xLo));
+        // rmsnorm_rows -> in_proj-like product 768 -> 1536
+        Dev hid = upload("hidden", uniform(rnd, rows * dModel, 2));
+        Dev nw = upload("norm w", uniform(rnd, dModel, 1));
+        Dev normed = upload("normed", new float[rows * dModel]);
+        LinearKernel.Split wIn = splitOf(upload("w in", uniform(rnd, dInner * dModel, 1 / Math.sqrt(dModel))), dInner, dModel, bufs);
+        Dev yA = upload("y a", new float[rows * dInner]);
+        Dev yB = upload("y b", new float[rows * dInner]);
+        RmsNormKernel norm = new RmsNormKernel(device);
+        norm.launch(stream, nr, rows, hid, dModel, nw, 1e-5f, dModel, normed, dModel);
+        lin.launch(stream, v, nr, rows, normed, dModel, Dev.NONE, 0f, bufs.get(bufs.size() - 1), wIn, Dev.NONE, dModel, dInner, yA, dInner, false,
+                null);
+        norm.launch(stream, nr, rows, hid, dModel, nw, 1e-5f, dModel, normed, dModel, lin.wgInput(v, rows, dModel, dInner));
+        lin.launchWg(stream, v, nr, rows, bufs.get(bufs.size() - 1), wIn, Dev.NONE, dModel, dInner, yB, dInner, false);
+        Cu.sync("rmsnorm halves", stream);
+        assertThat(bitDifference(download(yB), download(yA))).as("rmsnorm_rows halves").isEmpty();
+        bufs.addAll(List.of(hid, nw, normed, yA, yB));
+        // the state update -> out_proj-like product 1536 -> 768, accumulating, as the engine runs it
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[i] = i;
+        }
+        Dev sl = upload("slots", slots);
+        float[] st0 = uniform(rnd, rows * dInner * dState, 0.5);
+        Dev xc = upload("xc", uniform(rnd, rows * dInner, 1));
+        Dev dbc = upload("dbc", uniform(rnd, rows * (dtRank + 2 * dState), 1));
+        Dev dtv = upload("dtv", uniform(rnd, rows * dInner, 2));
+        float[] a = new float[dInner * dState];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = -(1 + i % dState);
+        }
+        Dev ad = upload("A", a);
+        Dev d = upload("D", uniform(rnd, dInner, 1));
+        Dev z = upload("z", uniform(rnd, rows * dInner, 2));
+        Dev y = upload("y", new float[rows * dInner]);
+        LinearKernel.Split wOut = splitOf(upload("w out", uniform(rnd, dModel * dInner, 1 / Math.sqrt(dInner))), dModel, dInner, bufs);
+        Dev wOutF = bufs.get(bufs.size() - 1);
+        float[] h0 = uniform(rnd, rows * dModel, 1);
+        bufs.addAll(List.of(sl, xc, dbc, dtv, ad, d, z, y));
+        // ssm1_update_ref, ssm1_update (ssm1_stream never taken), and ssm1_stream where the device has it
+        Ssm1UpdateKernel noStream = new Ssm1UpdateKernel(device, Integer.MAX_VALUE);
+        Ssm1UpdateKernel withStream = new Ssm1UpdateKernel(device, STREAM_TEST_MIN_ROWS);
+        for (int kernel = 0; kernel < 3; kernel++) {
+            boolean fast = kernel > 0;
+            Ssm1UpdateKernel ssm = kernel == 2 ? withStream : noStream;
+            float[][] outs = new float[2][];
+            for (int run = 0; run < 2; run++) {
+                Dev st = upload("states", st0);
+                Dev out = upload("hidden out", h0);
+                LinearKernel.Split halves = run == 1 ? lin.wgInput(v, rows, dInner, dModel) : null;
+                ssm.launch(stream, fast, nr, rows, sl, st, rows, dInner * dState, 0, xc, dInner, dbc, dtRank + 2 * dState, Dev.NONE, Dev.NONE,
+                        dtv, dInner, ad, d, z, dInner, dInner, dState, dtRank, y, dInner, halves);
+                if (halves == null) {
+                    lin.launch(stream, v, nr, rows, y, dInner, Dev.NONE, 0f, wOutF, wOut, Dev.NONE, dInner, dModel, out, dModel, true, null);
+                } else {
+                    lin.launchWg(stream, v, nr, rows, wOutF, wOut, Dev.NONE, dInner, dModel, out, dModel, true);
+                }
+                Cu.sync("ssm1 halves", stream);
+                outs[run] = download(out);
+                free(st, out);
+            }
+            assertThat(bitDifference(outs[1], outs[0])).as(new String[] {"ssm1_update_ref", "ssm1_update", "ssm1_stream"}[kernel] + " halves")
+                    .isEmpty();
+        }
+        lin.setActivationSplit(null);
+        free(bufs.toArray(new Dev[0]));
+    }
+
+    /** W's bf16 split (out, in); W itself appended to bufs last, then its halves. */
+    private LinearKernel.Split splitOf(Dev w, int out, int in, List<Dev> bufs) {
+        long half = ((long) out * in + 1) / 2;
+        LinearKernel.Split split = new LinearKernel.Split(upload("w hi", new float[(int) half]), upload("w lo", new float[(int) half]));
+        LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+        splitter.split(w, (long) out * in, split);
+        splitter.finish();
+        bufs.add(split.hi());
+        bufs.add(split.lo());
+        bufs.add(w);
+        return split;
     }
 
     /** The engine takes ssm1_stream from 1024 rows; the kernel tests from 256, so that small shapes cover it. */

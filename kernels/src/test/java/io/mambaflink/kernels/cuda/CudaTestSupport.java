@@ -50,6 +50,25 @@ final class CudaTestSupport {
     }
 
     /** max |a - b| / max |b| over [from, to), NaN counting as infinitely wrong. */
+    /**
+     * "" when a and b hold the same floats bit for bit, else where they first differ and how many differ (a short message:
+     * AssertJ's containsExactly on arrays of ~10^6 floats that differ takes minutes to describe the difference).
+     */
+    static String bitDifference(float[] a, float[] b) {
+        if (a.length != b.length) {
+            return "lengths " + a.length + " and " + b.length;
+        }
+        int first = -1;
+        int count = 0;
+        for (int i = 0; i < a.length; i++) {
+            if (Float.floatToIntBits(a[i]) != Float.floatToIntBits(b[i])) {
+                first = first < 0 ? i : first;
+                count++;
+            }
+        }
+        return count == 0 ? "" : count + " of " + a.length + " differ, first at " + first + ": " + a[first] + " vs " + b[first];
+    }
+
     static double relErr(float[] a, float[] b, int from, int to) {
         double maxDiff = 0;
         double maxRef = 0;
