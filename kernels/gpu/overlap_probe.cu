@@ -1,14 +1,16 @@
-// Can this GPU run tensor-core work and an HBM stream at the same time, each near its speed alone?
+// Can this GPU run tensor-core work, or L2-resident reads, beside an HBM stream, each near its speed alone?
 // (The question behind Mamba-1's large-batch step: its products and its state traffic are each about half of it.)
 //
-// Two kernels small enough that blocks of both fit on every SM together:
-//   tc_spin      mma.sync bf16 m16n8k16 on registers only (no memory traffic), 8 independent accumulators per warp,
+// Kernels small enough that blocks of "a" and of the copy fit on every SM together:
+//   a = tc_spin  mma.sync bf16 m16n8k16 on registers only (no memory traffic), 8 independent accumulators per warp,
 //                one persistent block per SM;
-//   copy_stream  a grid-stride float4 copy of a buffer far larger than L2, `copy_blocks` blocks of 512 threads.
+//   a = l2_read  a 32 MB buffer read over and over with ld.global.cg (L2 only), as a product's operand loads are, one
+//                persistent block per SM;
+//   copy_stream  a grid-stride float4 copy of a buffer far larger than L2, copy_blocks_per_sm x SMs blocks of 512.
 // Each runs alone, then both at once on two streams. Every tc_spin block reports its SM clock (clock64 over
 // %globaltimer), so a power or clock limit shows up as a lower clock while the copy runs beside it, and both kernels
 // report when their first block started and their last block ended, so the printout shows whether they really ran
-// together.
+// together. Findings on the H100 (2026-11-22): kernels/gpu/README.md, "Why separate kernels do not overlap".
 //
 // Build (any machine with nvcc; the runtime is linked statically, the GPU machine needs only the driver):
 //   nvcc -O3 -arch=sm_90 -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
