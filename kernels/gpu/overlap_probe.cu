@@ -6,6 +6,7 @@
 //                one persistent block per SM;
 //   a = l2_read  a 32 MB buffer read over and over with ld.global.cg (L2 only), as a product's operand loads are, one
 //                persistent block per SM;
+//   a = l2_bulk  the same buffer by bulk copies into shared memory, alone or multicast within clusters of 2 / 4;
 //   copy_stream  a grid-stride float4 copy of a buffer far larger than L2, copy_blocks_per_sm x SMs blocks of 512.
 // Each runs alone, then both at once on two streams. Every tc_spin block reports its SM clock (clock64 over
 // %globaltimer), so a power or clock limit shows up as a lower clock while the copy runs beside it, and both kernels
@@ -13,9 +14,11 @@
 // together. Findings on the H100 (2026-11-22): kernels/gpu/README.md, "Why separate kernels do not overlap".
 //
 // Build (any machine with nvcc; the runtime is linked statically, the GPU machine needs only the driver):
-//   nvcc -O3 -arch=sm_90 -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
-// Run: .gpu/overlap_probe [a_threads=256] [copy_blocks_per_sm=2] [a=tc|l2]
-//   a=l2 runs l2_read (a 32 MB buffer read from L2 over and over, as a GEMM's operand loads are) instead of tc_spin.
+//   nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
+// Run: .gpu/overlap_probe [a_threads=256] [copy_blocks_per_sm=2] [a=tc|l2|b1|b2|b4]
+//   a=l2 runs l2_read (a 32 MB buffer read from L2 over and over, as a GEMM's operand loads are) instead of tc_spin;
+//   a=b1 / b2 / b4 runs l2_bulk (bulk copies of the same buffer; b2, b4: multicast in clusters of 2, 4; one thread
+//   issues, a_threads is ignored); its rate is the bytes the SMs receive.
 #include <cstdio>
 #include <cstdlib>
 #include <cuda_runtime.h>
@@ -91,6 +94,87 @@ __global__ void l2_read(const float4* __restrict__ buf, size_t n, int reps, floa
   note_span(span, g0, global_ns());
 }
 
+// The same 32 MB read with Hopper bulk copies into a ring of 4 x 32 KB stages in shared memory, one thread per block
+// issuing them; with CL > 1, clusters of CL blocks where each 32 KB chunk is read from L2 once and multicast into every
+// block of the cluster (what a product's weight tile shared by a cluster would do), so L2 serves 1 / CL of the bytes
+// the SMs receive. Blocks of a cluster go round by round in step (a cluster barrier per round), so no stage is
+// refilled before every block has it.
+#define PB_STAGES 4
+#define PB_STAGE 32768
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ unsigned smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void cluster_sync_all() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+#endif
+template <int CL>
+__device__ void l2_bulk_impl(const char* __restrict__ buf, size_t bytes, int reps, unsigned long long* span) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(128) unsigned char ring[];
+  unsigned long long* full = reinterpret_cast<unsigned long long*>(ring + PB_STAGES * PB_STAGE);
+  unsigned rank = 0;
+  if (CL > 1) asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
+  const size_t chunks = bytes / PB_STAGE;
+  const unsigned cid = blockIdx.x / CL, nclusters = gridDim.x / CL;
+  const size_t rounds = (chunks + size_t(nclusters) * PB_STAGES - 1) / (size_t(nclusters) * PB_STAGES);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < PB_STAGES; s++) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(smem_addr(full + s)));
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  if (CL > 1) cluster_sync_all();
+  unsigned long long g0 = global_ns();
+  unsigned parity = 0;
+  for (int r = 0; r < reps; r++) {
+    for (size_t round = 0; round < rounds; round++) {
+      if (threadIdx.x == 0) {
+        for (int s = 0; s < PB_STAGES; s++)
+          asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(full + s)), "r"(PB_STAGE)
+                       : "memory");
+        for (int s = 0; s < PB_STAGES; s++) {
+          if (s % CL != int(rank)) continue;  // stage s comes from block s % CL of the cluster
+          const char* src = buf + ((round * nclusters + cid) * PB_STAGES + s) % chunks * PB_STAGE;
+          if (CL == 1) {
+            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                             smem_addr(ring + s * PB_STAGE)),
+                         "l"(src), "r"(PB_STAGE), "r"(smem_addr(full + s))
+                         : "memory");
+          } else {
+            unsigned short mask = (unsigned short)((1u << CL) - 1);
+            asm volatile(
+                "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], %4;\n" ::"r"(
+                    smem_addr(ring + s * PB_STAGE)),
+                "l"(src), "r"(PB_STAGE), "r"(smem_addr(full + s)), "h"(mask)
+                : "memory");
+          }
+        }
+        for (int s = 0; s < PB_STAGES; s++)
+          asm volatile(
+              "{\n.reg .pred p;\nPB_WAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra PB_WAIT_%=;\n}\n" ::"r"(
+                  smem_addr(full + s)),
+              "r"(parity)
+              : "memory");
+      }
+      parity ^= 1;
+      __syncwarp();
+      if (CL > 1) cluster_sync_all();  // every block of the cluster has this round's stages: the next may refill them
+    }
+  }
+  note_span(span, g0, global_ns());
+#endif
+}
+__global__ void __launch_bounds__(32) l2_bulk1(const char* buf, size_t bytes, int reps, unsigned long long* span) {
+  l2_bulk_impl<1>(buf, bytes, reps, span);
+}
+__global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(32) l2_bulk2(const char* buf, size_t bytes, int reps,
+                                                                         unsigned long long* span) {
+  l2_bulk_impl<2>(buf, bytes, reps, span);
+}
+__global__ void __cluster_dims__(4, 1, 1) __launch_bounds__(32) l2_bulk4(const char* buf, size_t bytes, int reps,
+                                                                         unsigned long long* span) {
+  l2_bulk_impl<4>(buf, bytes, reps, span);
+}
+
 __global__ void copy_stream(const float4* __restrict__ src, float4* __restrict__ dst, size_t n, int reps,
                             unsigned long long* span) {
   unsigned long long g0 = global_ns();
@@ -124,11 +208,14 @@ int main(int argc, char** argv) {
   const int tc_threads = argc > 1 ? atoi(argv[1]) : 256;
   const int copy_per_sm = argc > 2 ? atoi(argv[2]) : 2;
   const bool l2 = argc > 3 && argv[3][0] == 'l';
+  // a = b1 / b2 / b4: l2_bulk with clusters of 1 / 2 / 4 (multicast from 2)
+  const int bulk = argc > 3 && argv[3][0] == 'b' ? atoi(argv[3] + 1) : 0;
   cudaDeviceProp p;
   CK(cudaGetDeviceProperties(&p, 0));
   const int sms = p.multiProcessorCount;
   printf("%s, %d SMs, L2 %d MB; %s: %d blocks x %d threads; copy_stream: %d blocks x 512 threads\n", p.name, sms,
-         p.l2CacheSize >> 20, l2 ? "l2_read" : "tc_spin", sms, tc_threads, sms * copy_per_sm);
+         p.l2CacheSize >> 20, bulk ? (bulk == 1 ? "l2_bulk1" : bulk == 2 ? "l2_bulk2 (multicast)" : "l2_bulk4 (multicast)")
+         : l2 ? "l2_read" : "tc_spin", bulk ? sms / bulk * bulk : sms, bulk ? 32 : tc_threads, sms * copy_per_sm);
 
   const size_t bytes = size_t(1) << 30;  // 1 GiB each way
   const size_t n = bytes / sizeof(float4);
@@ -153,14 +240,22 @@ int main(int argc, char** argv) {
   CK(cudaEventCreate(&e_copy));
 
   // mode bit 1: tc_spin, bit 2: copy_stream. Returns ms from a common start to the later end.
-  int tc_iters = l2 ? 20 : 2000, copy_reps = 1;
+  int tc_iters = l2 || bulk ? 20 : 2000, copy_reps = 1;
+  for (auto f : {(const void*)l2_bulk1, (const void*)l2_bulk2, (const void*)l2_bulk4})
+    CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, PB_STAGES * PB_STAGE + 64));
   auto run = [&](int mode) {
     spans.reset();
     CK(cudaDeviceSynchronize());
     CK(cudaEventRecord(e0, s_tc));
     CK(cudaStreamWaitEvent(s_copy, e0, 0));
-    if ((mode & 1) && l2) l2_read<<<sms, tc_threads, 0, s_tc>>>(l2buf, l2_n, tc_iters, sink, mhz, spans.d);
-    if ((mode & 1) && !l2) tc_spin<<<sms, tc_threads, 0, s_tc>>>(tc_iters, sink, mhz, spans.d);
+    const size_t pb_smem = PB_STAGES * PB_STAGE + 64;
+    const char* l2bytes = reinterpret_cast<const char*>(l2buf);
+    const size_t l2_bytes = l2_n * sizeof(float4);
+    if ((mode & 1) && bulk == 1) l2_bulk1<<<sms, 32, pb_smem, s_tc>>>(l2bytes, l2_bytes, tc_iters, spans.d);
+    if ((mode & 1) && bulk == 2) l2_bulk2<<<sms / 2 * 2, 32, pb_smem, s_tc>>>(l2bytes, l2_bytes, tc_iters, spans.d);
+    if ((mode & 1) && bulk == 4) l2_bulk4<<<sms / 4 * 4, 32, pb_smem, s_tc>>>(l2bytes, l2_bytes, tc_iters, spans.d);
+    if ((mode & 1) && !bulk && l2) l2_read<<<sms, tc_threads, 0, s_tc>>>(l2buf, l2_n, tc_iters, sink, mhz, spans.d);
+    if ((mode & 1) && !bulk && !l2) tc_spin<<<sms, tc_threads, 0, s_tc>>>(tc_iters, sink, mhz, spans.d);
     if (mode & 2) copy_stream<<<sms * copy_per_sm, 512, 0, s_copy>>>(src, dst, n, copy_reps, spans.d + 2);
     CK(cudaGetLastError());
     CK(cudaEventRecord(e_tc, s_tc));
@@ -186,9 +281,14 @@ int main(int argc, char** argv) {
   run(2);
   tc_iters = int(tc_iters * 40.0 / run(1));
   copy_reps = int(copy_reps * 40.0 / run(2)) + 1;
-  // tc_spin: flop; l2_read: bytes (reported as "TFLOP/s" -> TB/s below)
-  const double tc_flop = l2 ? double(tc_iters) * l2_n * sizeof(float4)
-                            : 2.0 * 16 * 8 * 16 * 8 * double(tc_iters) * (tc_threads / 32) * sms;
+  // tc_spin: flop; l2_read: bytes read; l2_bulk: bytes the SMs receive (L2 serves 1 / cluster of them); per second
+  // below, as T/s
+  const size_t pb_chunks = l2_n * sizeof(float4) / PB_STAGE;
+  const size_t pb_per_round = bulk ? size_t(sms / bulk) * PB_STAGES : 1;
+  const double tc_flop = bulk ? double(tc_iters) * ((pb_chunks + pb_per_round - 1) / pb_per_round) * PB_STAGES * PB_STAGE *
+                                    double(sms / bulk * bulk)
+                         : l2 ? double(tc_iters) * l2_n * sizeof(float4)
+                              : 2.0 * 16 * 8 * 16 * 8 * double(tc_iters) * (tc_threads / 32) * sms;
   const double copy_bytes = 2.0 * bytes * copy_reps;
   printf("tc_iters %d (%.1f TFLOP), copy_reps %d (%.1f GB read + written)\n", tc_iters, tc_flop * 1e-12, copy_reps,
          copy_bytes * 1e-9);

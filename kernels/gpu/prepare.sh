@@ -33,7 +33,7 @@ console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalo
 [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
 cp "$console" .gpu/junit-console.jar
 # the overlap probe (run.sh probe): plain CUDA C, the runtime linked statically
-nvcc -O3 -arch=sm_90 -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
+nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
 if [ ! -x .jre/bin/java ]; then
   jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs \
     --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre
