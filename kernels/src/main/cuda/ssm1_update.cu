@@ -223,9 +223,10 @@ MF_DEVICE void ss1_arrive(unsigned long long* bar) {
 }
 #endif
 
-template <int STAGES, int CONS>
-MF_DEVICE void ssm1_stream_impl(SSM1_ARGS, int rows_per_block) {
+extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS, int rows_per_block) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    constexpr int STAGES = SS1_STAGES;
+    constexpr int CONS = SS1_CONS;
     constexpr int PASSES = 1024 / CONS;
     extern __shared__ float4 ss1_ring[];
     char* ring = reinterpret_cast<char*>(ss1_ring);
@@ -251,11 +252,11 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS, int rows_per_block) {
     if (t >= CONS) {
         // producer
         if (t != CONS) return;
+        const unsigned tx = nch * d_state * 4 + 3 * nch * 4 + 2 * d_state * 4;  // bytes per row: states, x z dt, B C
         for (int k = 0, r = rb; r < re; k++, r++) {
             int s = k % STAGES;
             if (k >= STAGES) ss1_wait(empty + s, ((k - STAGES) / STAGES) & 1);
             char* sp = ring + s * SS1_STAGE_BYTES;
-            unsigned tx = nch * d_state * 4 + 3 * nch * 4 + 2 * d_state * 4;
             asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(ss1_smem(full + s)), "r"(tx) : "memory");
             ss1_load(sp, states + (long long)slots[r] * state_stride + ssm_off + (size_t)c0 * d_state, nch * d_state * 4, full + s);
             ss1_load(sp + 16384, xc + (size_t)r * xc_stride + c0, nch * 4, full + s);
@@ -327,8 +328,4 @@ MF_DEVICE void ssm1_stream_impl(SSM1_ARGS, int rows_per_block) {
 #else
     __trap();
 #endif
-}
-
-extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS, int rows_per_block) {
-    ssm1_stream_impl<SS1_STAGES, SS1_CONS>(SSM1_PASS, rows_per_block);
 }
