@@ -64,6 +64,8 @@ public final class CudaStepEngine implements StepEngine {
      * 4096, but 1.05x at 512.
      */
     static final int DEFAULT_LANE_MIN_ROWS = 1024;
+    /** Lanes (of a bucket run as several) from this many rows take the producers' bf16 halves: {@link #producersSplit}. */
+    static final int SPLIT_INPUTS_MIN_LANE_ROWS = 1024;
 
     private final MambaModel model;
     private final MambaConfig c;
@@ -608,7 +610,7 @@ public final class CudaStepEngine implements StepEngine {
             Cu.htodAsync("step features", features.ptr(), featuresHost, 4L * r * c.inputDim(), stream);
         }
         if (!laned(r)) {
-            enqueueStep(new Lane(stream, linear, nRows, 0, r));
+            enqueueStep(new Lane(stream, linear, nRows, 0, r, false));
         } else {
             // fork: lanes 1.. on their own streams from here (edges in the captured graph), then join them back
             int part = laneRows(r, lanes);
@@ -622,7 +624,7 @@ public final class CudaStepEngine implements StepEngine {
             }
             for (int i = 0; i < used; i++) {
                 enqueueStep(new Lane(laneStreams[i], laneLinear[i], ctrl.slice("n_rows, lane " + i, 1 + 2L * maxBatch + i), i * part,
-                        laneShare(r, part, i)));
+                        laneShare(r, part, i), true));
             }
             for (int i = 1; i < used; i++) {
                 Cu.eventRecord("lane join", join, laneStreams[i]);
@@ -636,9 +638,9 @@ public final class CudaStepEngine implements StepEngine {
 
     /**
      * Rows off .. off + rows of the step's buffers, launched on one stream with one launcher; nRows is the device int
-     * with the lane's rows of this batch.
+     * with the lane's rows of this batch; oneOfSeveral when the bucket runs as lanes.
      */
-    private record Lane(CUstream s, LinearKernel lin, Dev nRows, int off, int rows) {
+    private record Lane(CUstream s, LinearKernel lin, Dev nRows, int off, int rows, boolean oneOfSeveral) {
         /** The lane's rows of a (maxBatch, width) buffer. */
         Dev of(Dev buf, long width) {
             return off == 0 ? buf : buf.slice(buf.name(), off * width);
@@ -699,7 +701,7 @@ public final class CudaStepEngine implements StepEngine {
                 boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
                 // discretize, state update, readout, skip, gate
                 // y straight into out_proj's bf16 halves where out_proj runs on wgmma
-                yHalves = splitInputs && splits != null ? ln.lin().wgInput(lv, r, dInner, dModel) : null;
+                yHalves = producersSplit(ln) ? ln.lin().wgInput(lv, r, dInner, dModel) : null;
                 ssm1.launch(s, fast, nr, r, slots, states, stateRows, stride, layout.ssmOffset(li), xcv, convDim, dbcv, dbcDim(),
                         dtW, dtW.isNone() ? Dev.NONE : l.dtProjBias(), dtvv, dInner, l.a(), l.d(), pr.slice("z", dInner), inProjDim,
                         dInner, c.dState(), c.dtRank(), yv, dInner, yHalves);
@@ -724,6 +726,15 @@ public final class CudaStepEngine implements StepEngine {
         normLinear(ln, lv, w.normF, headW, headB, c.outputDim(), ln.of(out, c.outputDim()));
     }
 
+    /**
+     * Whether this lane's norms and state update write the wgmma products' inputs as bf16 halves (see splitInputs):
+     * everywhere but in lanes of fewer than {@link #SPLIT_INPUTS_MIN_LANE_ROWS} rows, where two such lanes (bucket 1024)
+     * measured slower with them (H100: 5.785 vs 5.567 ms device, twice) though one lane of 512 rows measured faster.
+     */
+    private boolean producersSplit(Lane ln) {
+        return splitInputs && splits != null && (!ln.oneOfSeveral() || ln.rows() >= SPLIT_INPUTS_MIN_LANE_ROWS);
+    }
+
     /** y = RMSNorm(hidden) * normW @ W^T + bias: fused in the GEMV, else rmsnorm_rows then the matmul. */
     private void normLinear(Lane ln, LinearKernel.Variant lv, Dev normW, Dev weight, Dev bias, int outDim, Dev dst) {
         int dModel = c.dModel();
@@ -734,7 +745,7 @@ public final class CudaStepEngine implements StepEngine {
         } else {
             Dev nv = ln.of(normed, dModel);
             // the normed rows straight into the product's bf16 halves where it runs on wgmma
-            LinearKernel.Split halves = splitInputs && splits != null ? ln.lin().wgInput(lv, ln.rows(), dModel, outDim) : null;
+            LinearKernel.Split halves = producersSplit(ln) ? ln.lin().wgInput(lv, ln.rows(), dModel, outDim) : null;
             rmsNorm.launch(ln.s(), ln.nRows(), ln.rows(), hid, dModel, normW, c.layerNormEps(), dModel, nv, dModel, halves);
             if (halves != null) {
                 ln.lin().launchWg(ln.s(), lv, ln.nRows(), ln.rows(), weight, splits.get(weight), bias, dModel, outDim, dst, outDim, false);
