@@ -125,17 +125,21 @@ class CudaEngineRandomTest {
     }
 
     /**
-     * Batch 1500 in one lane: out_proj's 768 outputs run on wgmma only from 1408 rows, so this is where (on compute
-     * capability 9.0) the state update writes its output straight into out_proj's bf16 halves, besides the norms into
-     * in_proj's and the head's. float32-accurate products, 1e-4 against the CPU; a 1000-word vocabulary keeps the CPU
-     * side short.
+     * Batch 1500 in one lane, and 2900 as two lanes (bucket 3072, 1536 rows a lane): out_proj's 768 outputs run on
+     * wgmma only from 1408 rows, so this is where (on compute capability 9.0) the state update writes its output
+     * straight into out_proj's bf16 halves, besides the norms into in_proj's and the head's; with lanes, each into its
+     * own lane's halves. float32-accurate products, 1e-4 against the CPU; a 1000-word vocabulary keeps the CPU side
+     * short.
      */
-    @Test
-    void everyWideProductFedItsHalvesByItsProducer() {
+    @ParameterizedTest(name = "batch {0}, lanes from {1} rows")
+    @org.junit.jupiter.params.provider.CsvSource({"1500, 0", "2900, 32"})
+    void everyWideProductFedItsHalvesByItsProducer(int batch, String laneMinRows) {
         assumeCuda();
         MambaConfig c = RandomModel.mamba1Lm(768, 2, 16, 1000);
-        withLaneMinRows("0", () -> compare("mamba1-768, vocab 1000", RandomModel.create(c, 13), new EngineOptions(Backend.CUDA, 1600, 1536,
-                1, EngineOptions.StateMode.RESIDENT, 0, EngineOptions.MatmulPrecision.FLOAT32), new int[] {1500}, 1e-4));
+        int maxBatch = batch <= 1536 ? 1536 : 3072;
+        withLaneMinRows(laneMinRows, () -> compare("mamba1-768, vocab 1000", RandomModel.create(c, 13), new EngineOptions(Backend.CUDA,
+                maxBatch + 64, maxBatch, 1, EngineOptions.StateMode.RESIDENT, 0, EngineOptions.MatmulPrecision.FLOAT32), new int[] {batch},
+                1e-4));
     }
 
     /** Steps random streams from loaded states on both engines; outputs each step and stored states within {@code bound}. */
