@@ -32,15 +32,10 @@ def main():
     label, path = sys.argv[1], sys.argv[2]
     with open(path) as f:
         lines = [l for l in f if l.startswith('"')]
-    per_launch = {}  # launch id -> (kernel name, {metric: value})
-    order = []
+    per_launch = {}  # launch id -> (kernel name, {metric: value}), in launch order
     for r in csv.DictReader(lines):
-        key = r["ID"]
-        if key not in per_launch:
-            per_launch[key] = (r["Kernel Name"], {})
-            order.append(key)
-        per_launch[key][1][r["Metric Name"]] = value(r)
-    step = [per_launch[k] for k in order]
+        per_launch.setdefault(r["ID"], (r["Kernel Name"], {}))[1][r["Metric Name"]] = value(r)
+    step = list(per_launch.values())
     metrics = sorted({m for _, ms in step for m in ms if m != TIME})
     total = defaultdict(lambda: defaultdict(float))
     count = defaultdict(int)

@@ -73,8 +73,7 @@ __global__ void tc_spin(int iters, float* sink, float* mhz, unsigned long long* 
 
 // Reads a buffer that fits in L2 over and over (ld.global.cg: L2 only), as a GEMM's operand loads do; one
 // persistent block per SM.
-__global__ void l2_read(const float4* __restrict__ buf, size_t n, int reps, float* sink, float* mhz,
-                        unsigned long long* span) {
+__global__ void l2_read(const float4* __restrict__ buf, size_t n, int reps, float* sink, unsigned long long* span) {
   unsigned long long g0 = global_ns();
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -89,7 +88,6 @@ __global__ void l2_read(const float4* __restrict__ buf, size_t n, int reps, floa
     for (; i < n; i += stride) acc.x += __ldcg(buf + i).x;
   }
   if (acc.x == 1234.5f) sink[threadIdx.x] = acc.y;  // keeps the loads live
-  if (threadIdx.x == 0) mhz[blockIdx.x] = 0.f;
   __syncthreads();
   note_span(span, g0, global_ns());
 }
@@ -195,7 +193,7 @@ __global__ void copy_stream(const float4* __restrict__ src, float4* __restrict__
 }
 
 struct Spans {
-  unsigned long long* d;  // [tc start, tc end, copy start, copy end]
+  unsigned long long* d;  // [a start, a end, copy start, copy end]
   unsigned long long h[4];
   void reset() {
     unsigned long long init[4] = {~0ull, 0ull, ~0ull, 0ull};
@@ -205,7 +203,7 @@ struct Spans {
 };
 
 int main(int argc, char** argv) {
-  const int tc_threads = argc > 1 ? atoi(argv[1]) : 256;
+  const int a_threads = argc > 1 ? atoi(argv[1]) : 256;
   const int copy_per_sm = argc > 2 ? atoi(argv[2]) : 2;
   const bool l2 = argc > 3 && argv[3][0] == 'l';
   // a = b1 / b2 / b4: l2_bulk with clusters of 1 / 2 / 4 (multicast from 2)
@@ -215,7 +213,7 @@ int main(int argc, char** argv) {
   const int sms = p.multiProcessorCount;
   printf("%s, %d SMs, L2 %d MB; %s: %d blocks x %d threads; copy_stream: %d blocks x 512 threads\n", p.name, sms,
          p.l2CacheSize >> 20, bulk ? (bulk == 1 ? "l2_bulk1" : bulk == 2 ? "l2_bulk2 (multicast)" : "l2_bulk4 (multicast)")
-         : l2 ? "l2_read" : "tc_spin", bulk ? sms / bulk * bulk : sms, bulk ? 32 : tc_threads, sms * copy_per_sm);
+         : l2 ? "l2_read" : "tc_spin", bulk ? sms / bulk * bulk : sms, bulk ? 32 : a_threads, sms * copy_per_sm);
 
   const size_t bytes = size_t(1) << 30;  // 1 GiB each way
   const size_t n = bytes / sizeof(float4);
@@ -230,41 +228,43 @@ int main(int argc, char** argv) {
   CK(cudaMemset(l2buf, 0, l2_n * sizeof(float4)));
   CK(cudaMalloc(&sink, 4096));
   CK(cudaMalloc(&mhz, sms * sizeof(float)));
+  CK(cudaMemset(mhz, 0, sms * sizeof(float)));  // only tc_spin measures its clock; 0 for the others
   CK(cudaMalloc(&spans.d, sizeof spans.h));
-  cudaStream_t s_tc, s_copy;
-  CK(cudaStreamCreateWithFlags(&s_tc, cudaStreamNonBlocking));
+  cudaStream_t s_a, s_copy;
+  CK(cudaStreamCreateWithFlags(&s_a, cudaStreamNonBlocking));
   CK(cudaStreamCreateWithFlags(&s_copy, cudaStreamNonBlocking));
-  cudaEvent_t e0, e_tc, e_copy;
+  cudaEvent_t e0, e_a, e_copy;
   CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e_tc));
+  CK(cudaEventCreate(&e_a));
   CK(cudaEventCreate(&e_copy));
 
-  // mode bit 1: tc_spin, bit 2: copy_stream. Returns ms from a common start to the later end.
-  int tc_iters = l2 || bulk ? 20 : 2000, copy_reps = 1;
+  // mode bit 1: the "a" kernel (tc_spin, l2_read or l2_bulk), bit 2: copy_stream. Returns ms from a common start to
+  // the later end.
+  int a_iters = l2 || bulk ? 20 : 2000, copy_reps = 1;
+  const size_t pb_smem = PB_STAGES * PB_STAGE + 64;  // the ring and its mbarriers
   for (auto f : {(const void*)l2_bulk1, (const void*)l2_bulk2, (const void*)l2_bulk4})
-    CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, PB_STAGES * PB_STAGE + 64));
+    CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, int(pb_smem)));
+  const char* l2bytes = reinterpret_cast<const char*>(l2buf);
+  const size_t l2_bytes = l2_n * sizeof(float4);
   auto run = [&](int mode) {
     spans.reset();
     CK(cudaDeviceSynchronize());
-    CK(cudaEventRecord(e0, s_tc));
+    CK(cudaEventRecord(e0, s_a));
     CK(cudaStreamWaitEvent(s_copy, e0, 0));
-    const size_t pb_smem = PB_STAGES * PB_STAGE + 64;
-    const char* l2bytes = reinterpret_cast<const char*>(l2buf);
-    const size_t l2_bytes = l2_n * sizeof(float4);
-    if ((mode & 1) && bulk == 1) l2_bulk1<<<sms, 32, pb_smem, s_tc>>>(l2bytes, l2_bytes, tc_iters, spans.d);
-    if ((mode & 1) && bulk == 2) l2_bulk2<<<sms / 2 * 2, 32, pb_smem, s_tc>>>(l2bytes, l2_bytes, tc_iters, spans.d);
-    if ((mode & 1) && bulk == 4) l2_bulk4<<<sms / 4 * 4, 32, pb_smem, s_tc>>>(l2bytes, l2_bytes, tc_iters, spans.d);
-    if ((mode & 1) && !bulk && l2) l2_read<<<sms, tc_threads, 0, s_tc>>>(l2buf, l2_n, tc_iters, sink, mhz, spans.d);
-    if ((mode & 1) && !bulk && !l2) tc_spin<<<sms, tc_threads, 0, s_tc>>>(tc_iters, sink, mhz, spans.d);
+    if ((mode & 1) && bulk == 1) l2_bulk1<<<sms, 32, pb_smem, s_a>>>(l2bytes, l2_bytes, a_iters, spans.d);
+    if ((mode & 1) && bulk == 2) l2_bulk2<<<sms / 2 * 2, 32, pb_smem, s_a>>>(l2bytes, l2_bytes, a_iters, spans.d);
+    if ((mode & 1) && bulk == 4) l2_bulk4<<<sms / 4 * 4, 32, pb_smem, s_a>>>(l2bytes, l2_bytes, a_iters, spans.d);
+    if ((mode & 1) && !bulk && l2) l2_read<<<sms, a_threads, 0, s_a>>>(l2buf, l2_n, a_iters, sink, spans.d);
+    if ((mode & 1) && !bulk && !l2) tc_spin<<<sms, a_threads, 0, s_a>>>(a_iters, sink, mhz, spans.d);
     if (mode & 2) copy_stream<<<sms * copy_per_sm, 512, 0, s_copy>>>(src, dst, n, copy_reps, spans.d + 2);
     CK(cudaGetLastError());
-    CK(cudaEventRecord(e_tc, s_tc));
+    CK(cudaEventRecord(e_a, s_a));
     CK(cudaEventRecord(e_copy, s_copy));
-    CK(cudaStreamWaitEvent(s_tc, e_copy, 0));
-    CK(cudaEventRecord(e_tc, s_tc));
-    CK(cudaEventSynchronize(e_tc));
+    CK(cudaStreamWaitEvent(s_a, e_copy, 0));
+    CK(cudaEventRecord(e_a, s_a));
+    CK(cudaEventSynchronize(e_a));
     float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e_tc));
+    CK(cudaEventElapsedTime(&ms, e0, e_a));
     spans.fetch();
     return ms;
   };
@@ -279,32 +279,32 @@ int main(int argc, char** argv) {
   // calibrate both to about 40 ms alone
   run(1);
   run(2);
-  tc_iters = int(tc_iters * 40.0 / run(1));
+  a_iters = int(a_iters * 40.0 / run(1));
   copy_reps = int(copy_reps * 40.0 / run(2)) + 1;
   // tc_spin: flop; l2_read: bytes read; l2_bulk: bytes the SMs receive (L2 serves 1 / cluster of them); per second
   // below, as T/s
-  const size_t pb_chunks = l2_n * sizeof(float4) / PB_STAGE;
+  const size_t pb_chunks = l2_bytes / PB_STAGE;
   const size_t pb_per_round = bulk ? size_t(sms / bulk) * PB_STAGES : 1;
-  const double tc_flop = bulk ? double(tc_iters) * ((pb_chunks + pb_per_round - 1) / pb_per_round) * PB_STAGES * PB_STAGE *
+  const double a_work = bulk ? double(a_iters) * ((pb_chunks + pb_per_round - 1) / pb_per_round) * PB_STAGES * PB_STAGE *
                                     double(sms / bulk * bulk)
-                         : l2 ? double(tc_iters) * l2_n * sizeof(float4)
-                              : 2.0 * 16 * 8 * 16 * 8 * double(tc_iters) * (tc_threads / 32) * sms;
+                         : l2 ? double(a_iters) * l2_bytes
+                              : 2.0 * 16 * 8 * 16 * 8 * double(a_iters) * (a_threads / 32) * sms;
   const double copy_bytes = 2.0 * bytes * copy_reps;
-  printf("tc_iters %d (%.1f TFLOP), copy_reps %d (%.1f GB read + written)\n", tc_iters, tc_flop * 1e-12, copy_reps,
+  printf("a_iters %d (%.2f T flop or bytes), copy_reps %d (%.1f GB read + written)\n", a_iters, a_work * 1e-12, copy_reps,
          copy_bytes * 1e-9);
   for (int round = 0; round < 3; round++) {
-    float t_tc = run(1);
-    double mhz_tc = mean_mhz();
+    float t_a = run(1);
+    double mhz_a = mean_mhz();
     float t_copy = run(2);
     float t_both = run(3);
     double mhz_both = mean_mhz();
-    const double tc_ms = (spans.h[1] - spans.h[0]) * 1e-6, copy_ms = (spans.h[3] - spans.h[2]) * 1e-6;
+    const double a_ms = (spans.h[1] - spans.h[0]) * 1e-6, copy_ms = (spans.h[3] - spans.h[2]) * 1e-6;
     const double lag_ms = (double(spans.h[2]) - double(spans.h[0])) * 1e-6;
     printf("round %d: a alone %.2f ms (%.1f T/s, SM clock %.0f MHz), copy alone %.2f ms (%.0f GB/s); "
            "together %.2f ms = %.2f of the sum, %.2f of the larger (a ran %.2f ms at %.0f MHz, copy %.2f ms from "
-           "%.2f ms after tc's start)\n",
-           round, t_tc, tc_flop / t_tc * 1e-9, mhz_tc, t_copy, copy_bytes / t_copy * 1e-6, t_both,
-           t_both / (t_tc + t_copy), t_both / (t_tc > t_copy ? t_tc : t_copy), tc_ms, mhz_both, copy_ms, lag_ms);
+           "%.2f ms after a's start)\n",
+           round, t_a, a_work / t_a * 1e-9, mhz_a, t_copy, copy_bytes / t_copy * 1e-6, t_both,
+           t_both / (t_a + t_copy), t_both / (t_a > t_copy ? t_a : t_copy), a_ms, mhz_both, copy_ms, lag_ms);
   }
   return 0;
 }

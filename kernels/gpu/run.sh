@@ -9,7 +9,8 @@
 #   TESTS=CudaEngineRandomTest runs one test class instead of all of them (TESTS="CudaKernelTest#m(int)": one method); JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 #   NCU_METRICS=lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum adds metrics to the profile's columns.
-#   PROBE="256,2 128,1" picks overlap_probe's runs (tc_spin threads, copy blocks per SM; default 256,2 128,2 256,1 512,2).
+#   PROBE="256,2 128,1,l2 32,2,b2" picks overlap_probe's runs ("a" kernel threads, copy blocks per SM, a = tc (default),
+#   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2).
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
@@ -46,7 +47,8 @@ if [[ " $steps " == *" profile "* ]]; then
   done 2>&1 | tee "$OUT/profile.txt"
 fi
 if [[ " $steps " == *" probe "* ]]; then
-  # tensor-core work beside an HBM copy (overlap_probe.cu), with the board's clocks, power and throttle reasons sampled
+  # tensor-core work or L2 reads beside an HBM copy (overlap_probe.cu), with the board's clocks, power and throttle
+  # reasons sampled
   echo "== overlap probe"
   nvidia-smi -q -d POWER,CLOCK | grep -E -i "limit|max|current|sm|memory" | head -30 | tee "$OUT/power.txt"
   nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,clocks_event_reasons.active --format=csv \

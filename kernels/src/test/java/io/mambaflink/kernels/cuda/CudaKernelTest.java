@@ -9,12 +9,14 @@ import static io.mambaflink.kernels.cuda.CudaTestSupport.uniform;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.upload;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -74,13 +76,7 @@ class CudaKernelTest {
         LinearKernel.Variant picked = LinearKernel.pick(rows, false);
         LinearKernel.Variant[] versions = picked == LinearKernel.Variant.GEMV ? new LinearKernel.Variant[] {picked}
                 : new LinearKernel.Variant[] {LinearKernel.Variant.TF32X3, LinearKernel.Variant.BF16X3, LinearKernel.Variant.BF16X1};
-        long half = ((long) out * in + 1) / 2;
-        Dev hi = upload("w bf16 hi", new float[(int) half]);
-        Dev lo = upload("w bf16 lo", new float[(int) half]);
-        LinearKernel.Split split = new LinearKernel.Split(hi, lo);
-        LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
-        splitter.split(w, (long) out * in, split);
-        splitter.finish();
+        LinearKernel.Split split = splitOf(w, out, in);
         Dev yFast = upload("y_fast", y0);
         // on compute capability 9.0, the bf16 versions once more with x's bf16 halves given: the wgmma kernels
         Dev xHi = upload("x bf16 hi", new float[(rows * in + 1) / 2]);
@@ -109,7 +105,7 @@ class CudaKernelTest {
             }
         }
         lin.setActivationSplit(null);
-        free(hi, lo, xHi, xLo);
+        free(split.hi(), split.lo(), xHi, xLo);
         LinearKernel.Variant v = picked;
         if (v == LinearKernel.Variant.GEMV) {
             Dev nw = upload("norm_w", uniform(rnd, in, 1));
@@ -231,29 +227,29 @@ class CudaKernelTest {
         Dev xHi = upload("x bf16 hi", new float[rows * dInner / 2]);
         Dev xLo = upload("x bf16 lo", new float[rows * dInner / 2]);
         lin.setActivationSplit(new LinearKernel.Split(xHi, xLo));
-        org.junit.jupiter.api.Assumptions.assumeTrue(lin.wgmma(), "needs the wgmma products (sm_90a)");
+        assumeTrue(lin.wgmma(), "needs the wgmma products (sm_90a)");
         // both products of these shapes run on wgmma (out_proj's 768 outputs from 1408 rows). Below that out_proj runs on
         // mma.sync with split-K atomic adds, whose sums differ in their last bits from run to run: no bit-for-bit test.
         assertThat(lin.wgInput(v, rows, dModel, dInner)).isNotNull();
         assertThat(lin.wgInput(v, rows, dInner, dModel)).isNotNull();
         Dev nr = rows(n);
-        List<Dev> bufs = new java.util.ArrayList<>(List.of(nr, xHi, xLo));
+        List<Dev> bufs = new ArrayList<>(List.of(nr, xHi, xLo));
         // rmsnorm_rows -> in_proj-like product 768 -> 1536
         Dev hid = upload("hidden", uniform(rnd, rows * dModel, 2));
         Dev nw = upload("norm w", uniform(rnd, dModel, 1));
         Dev normed = upload("normed", new float[rows * dModel]);
-        LinearKernel.Split wIn = splitOf(upload("w in", uniform(rnd, dInner * dModel, 1 / Math.sqrt(dModel))), dInner, dModel, bufs);
+        Dev wIn = upload("w in", uniform(rnd, dInner * dModel, 1 / Math.sqrt(dModel)));
+        LinearKernel.Split wInSplit = splitOf(wIn, dInner, dModel);
         Dev yA = upload("y a", new float[rows * dInner]);
         Dev yB = upload("y b", new float[rows * dInner]);
         RmsNormKernel norm = new RmsNormKernel(device);
         norm.launch(stream, nr, rows, hid, dModel, nw, 1e-5f, dModel, normed, dModel);
-        lin.launch(stream, v, nr, rows, normed, dModel, Dev.NONE, 0f, bufs.get(bufs.size() - 1), wIn, Dev.NONE, dModel, dInner, yA, dInner, false,
-                null);
+        lin.launch(stream, v, nr, rows, normed, dModel, Dev.NONE, 0f, wIn, wInSplit, Dev.NONE, dModel, dInner, yA, dInner, false, null);
         norm.launch(stream, nr, rows, hid, dModel, nw, 1e-5f, dModel, normed, dModel, lin.wgInput(v, rows, dModel, dInner));
-        lin.launchWg(stream, v, nr, rows, bufs.get(bufs.size() - 1), wIn, Dev.NONE, dModel, dInner, yB, dInner, false);
+        lin.launchWg(stream, v, nr, rows, wIn, wInSplit, Dev.NONE, dModel, dInner, yB, dInner, false);
         Cu.sync("rmsnorm halves", stream);
         assertThat(bitDifference(download(yB), download(yA))).as("rmsnorm_rows halves").isEmpty();
-        bufs.addAll(List.of(hid, nw, normed, yA, yB));
+        bufs.addAll(List.of(hid, nw, normed, wIn, wInSplit.hi(), wInSplit.lo(), yA, yB));
         // the state update -> out_proj-like product 1536 -> 768, accumulating, as the engine runs it
         int[] slots = new int[rows];
         for (int i = 0; i < rows; i++) {
@@ -272,10 +268,10 @@ class CudaKernelTest {
         Dev d = upload("D", uniform(rnd, dInner, 1));
         Dev z = upload("z", uniform(rnd, rows * dInner, 2));
         Dev y = upload("y", new float[rows * dInner]);
-        LinearKernel.Split wOut = splitOf(upload("w out", uniform(rnd, dModel * dInner, 1 / Math.sqrt(dInner))), dModel, dInner, bufs);
-        Dev wOutF = bufs.get(bufs.size() - 1);
+        Dev wOut = upload("w out", uniform(rnd, dModel * dInner, 1 / Math.sqrt(dInner)));
+        LinearKernel.Split wOutSplit = splitOf(wOut, dModel, dInner);
         float[] h0 = uniform(rnd, rows * dModel, 1);
-        bufs.addAll(List.of(sl, xc, dbc, dtv, ad, d, z, y));
+        bufs.addAll(List.of(sl, xc, dbc, dtv, ad, d, z, y, wOut, wOutSplit.hi(), wOutSplit.lo()));
         // ssm1_update_ref, ssm1_update (ssm1_stream never taken), and ssm1_stream where the device has it
         Ssm1UpdateKernel noStream = new Ssm1UpdateKernel(device, Integer.MAX_VALUE);
         Ssm1UpdateKernel withStream = new Ssm1UpdateKernel(device, STREAM_TEST_MIN_ROWS);
@@ -290,9 +286,9 @@ class CudaKernelTest {
                 ssm.launch(stream, fast, nr, rows, sl, st, rows, dInner * dState, 0, xc, dInner, dbc, dtRank + 2 * dState, Dev.NONE, Dev.NONE,
                         dtv, dInner, ad, d, z, dInner, dInner, dState, dtRank, y, dInner, halves);
                 if (halves == null) {
-                    lin.launch(stream, v, nr, rows, y, dInner, Dev.NONE, 0f, wOutF, wOut, Dev.NONE, dInner, dModel, out, dModel, true, null);
+                    lin.launch(stream, v, nr, rows, y, dInner, Dev.NONE, 0f, wOut, wOutSplit, Dev.NONE, dInner, dModel, out, dModel, true, null);
                 } else {
-                    lin.launchWg(stream, v, nr, rows, wOutF, wOut, Dev.NONE, dInner, dModel, out, dModel, true);
+                    lin.launchWg(stream, v, nr, rows, wOut, wOutSplit, Dev.NONE, dInner, dModel, out, dModel, true);
                 }
                 Cu.sync("ssm1 halves", stream);
                 outs[run] = download(out);
@@ -305,16 +301,13 @@ class CudaKernelTest {
         free(bufs.toArray(new Dev[0]));
     }
 
-    /** W's bf16 split (out, in); W itself appended to bufs last, then its halves. */
-    private LinearKernel.Split splitOf(Dev w, int out, int in, List<Dev> bufs) {
+    /** W (out, in) split into bf16 halves on the device, as DeviceWeights does at upload. */
+    private LinearKernel.Split splitOf(Dev w, int out, int in) {
         long half = ((long) out * in + 1) / 2;
-        LinearKernel.Split split = new LinearKernel.Split(upload("w hi", new float[(int) half]), upload("w lo", new float[(int) half]));
+        LinearKernel.Split split = new LinearKernel.Split(upload("w bf16 hi", new float[(int) half]), upload("w bf16 lo", new float[(int) half]));
         LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
         splitter.split(w, (long) out * in, split);
         splitter.finish();
-        bufs.add(split.hi());
-        bufs.add(split.lo());
-        bufs.add(w);
         return split;
     }
 

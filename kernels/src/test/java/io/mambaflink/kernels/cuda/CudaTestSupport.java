@@ -49,7 +49,6 @@ final class CudaTestSupport {
         return a;
     }
 
-    /** max |a - b| / max |b| over [from, to), NaN counting as infinitely wrong. */
     /**
      * "" when a and b hold the same floats bit for bit, else where they first differ and how many differ (a short message:
      * AssertJ's containsExactly on arrays of ~10^6 floats that differ takes minutes to describe the difference).
@@ -69,6 +68,7 @@ final class CudaTestSupport {
         return count == 0 ? "" : count + " of " + a.length + " differ, first at " + first + ": " + a[first] + " vs " + b[first];
     }
 
+    /** max |a - b| / max |b| over [from, to), NaN counting as infinitely wrong. */
     static double relErr(float[] a, float[] b, int from, int to) {
         double maxDiff = 0;
         double maxRef = 0;
