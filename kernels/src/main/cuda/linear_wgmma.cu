@@ -78,26 +78,72 @@ MF_DEVICE void wg_mma(float* d, unsigned long long da, unsigned long long db) {
     else wg_mma_ss(d, da, db);
 }
 
-// Descriptor of a K-major tile with 64-element (128-byte) rows in the 128-byte swizzle: 8-row groups 1024 bytes
-// apart (stride byte offset), leading byte offset unused, layout type 1 (bits 62-63). The tile starts 1024-byte
-// aligned; a k16 step inside it is a 32-byte start offset (the swizzle applies to the address bits).
+// Descriptor of a K-major tile with BK-element rows: BK 64 (128-byte rows) in the 128-byte swizzle, 8-row groups 1024
+// bytes apart (stride byte offset), layout type 1 (bits 62-63); BK 32 (64-byte rows) in the 64-byte swizzle, 8-row
+// groups 512 bytes apart, layout type 2. Leading byte offset unused. The tile starts 1024-byte aligned; a k16 step
+// inside it is a 32-byte start offset (the swizzle applies to the address bits).
+template <int BK = 64>
 MF_DEVICE unsigned long long wg_desc(const void* smem) {
+    constexpr unsigned long long sbo = BK == 64 ? 1024 : 512, layout = BK == 64 ? 1 : 2;
     unsigned long long addr = (unsigned long long)__cvta_generic_to_shared(smem);
-    return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+    return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | ((sbo >> 4) << 32) | (layout << 62);
 }
 
-// (ROWS x 64) bf16 tile rows r0.. of a row-major (rows, ld) matrix, 128-byte rows with 16-byte chunk c of row r at
-// chunk c ^ (r % 8) (the 128-byte swizzle); zero past r_end / k_end.
-template <int ROWS>
-MF_DEVICE void wg_load(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end) {
+// (ROWS x BK) bf16 tile rows r0.. of a row-major (rows, ld) matrix, loaded by NT threads (this one is `tid`): 16-byte
+// chunk c of row r at chunk c ^ (r % 8) (BK 64: the 128-byte swizzle) or c ^ ((r / 2) % 4) (BK 32: the 64-byte
+// swizzle); zero past r_end / k_end.
+template <int ROWS, int BK = 64, int NT = 256>
+MF_DEVICE void wg_load(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end,
+                       int tid = threadIdx.x) {
+    constexpr int CH = BK / 8;  // 16-byte chunks per row
 #pragma unroll
-    for (int i = 0; i < ROWS * 8 / 256; i++) {
-        int c = threadIdx.x + 256 * i;
-        int row = c >> 3, kc = c & 7;
+    for (int i = 0; i < ROWS * CH / NT; i++) {
+        int c = tid + NT * i;
+        int row = c / CH, kc = c % CH;
         int k = k0 + kc * 8;
         bool ok = r0 + row < r_end && k < k_end;
-        cp_async16(dst + row * 64 + ((kc ^ (row & 7)) << 3), ok ? src + (size_t)(r0 + row) * ld + k : src, ok ? 16 : 0);
+        int sw = BK == 64 ? kc ^ (row & 7) : kc ^ ((row >> 1) & 3);
+        cp_async16(dst + row * BK + (sw << 3), ok ? src + (size_t)(r0 + row) * ld + k : src, ok ? 16 : 0);
     }
+}
+
+// The same tile loaded by the 128 threads of a loading warpgroup, strength-reduced (one source and one destination
+// pointer per thread, stepped by 128 / (BK / 8) rows: the swizzle of a thread's chunk is the same in every such row),
+// so the loading warpgroup keeps few registers live.
+template <int ROWS, int BK>
+MF_DEVICE void wg_fill(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end, int tid) {
+    constexpr int CH = BK / 8, STEP = 128 / CH;
+    int row = tid / CH, kc = tid % CH;
+    int sw = BK == 64 ? kc ^ (row & 7) : kc ^ ((row >> 1) & 3);
+    int k = k0 + kc * 8;
+    __nv_bfloat16* d = dst + row * BK + (sw << 3);
+    const __nv_bfloat16* s = src + (size_t)(r0 + row) * ld + k;
+    int left = k < k_end ? r_end - r0 - row : 0;  // rows of the tile this thread may read from here on
+#pragma unroll 4
+    for (int i = 0; i < ROWS / STEP; i++) {
+        bool ok = i * STEP < left;
+        cp_async16(d, ok ? s : src, ok ? 16 : 0);
+        d += STEP * BK;
+        s += (size_t)STEP * ld;
+    }
+}
+
+MF_DEVICE unsigned wg_smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+MF_DEVICE void wg_bar_wait(unsigned long long* bar, unsigned parity) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "WG_WAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+        "@!p bra WG_WAIT_%=;\n"
+        "}\n" ::"r"(wg_smem_addr(bar)),
+        "r"(parity)
+        : "memory");
+}
+
+MF_DEVICE void wg_bar_arrive(unsigned long long* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(wg_smem_addr(bar)) : "memory");
 }
 #endif
 
@@ -194,3 +240,122 @@ extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3(WG_ARGS) { wg_gemm<
 extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1_n256(WG_ARGS) { wg_gemm<false, 4, 256>(WG_PASS); }
 
 extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3_n256(WG_ARGS) { wg_gemm<true, 2, 256>(WG_PASS); }
+
+// wg_ws_*: the same products as wg_gemm_*, persistent and warp-specialized. One block of 384 threads per SM walks the
+// output tiles t = blockIdx.x, + gridDim.x, ... (128 rows x BN outputs; rows fastest, so the blocks at work at one time
+// share a few BN-wide slices of W and an LM head's weights are read from HBM about once, not once per row block).
+// Warpgroup 0 loads: its 128 threads cp.async every K tile (BK wide) into a ring of STAGES stages, each thread waits
+// for its own copies, fences them for the tensor cores' (async proxy) reads and arrives on the stage's `full` barrier;
+// it runs STAGES - 2 tiles ahead, across output tiles, so the next tile's operands load while this one's epilogue runs.
+// Warpgroups 1 and 2 multiply (rows 0-63 and 64-127 of the tile), each warp handing a stage back on its `empty`
+// barrier once the wgmma group that read it is done, then write the tile (bf_epilogue). 384 threads of 168 registers
+// fill the register file; 128 accumulators per multiplying thread at BN 256 fit without setmaxnreg.
+// Launch: grid min(SMs, tiles), block 384, dynamic shared memory wsSmemBytes (LinearKernel): STAGES * (1 or 2) *
+// (128 + BN) * BK * 2 + 1 KB alignment + 16 * STAGES barrier bytes. No split-K (k_per_split unused).
+template <bool LO, int BN, int BK, int STAGES>
+MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __restrict__ x_hi, const __nv_bfloat16* __restrict__ x_lo,
+                     const __nv_bfloat16* __restrict__ w_hi, const __nv_bfloat16* __restrict__ w_lo, const float* __restrict__ bias,
+                     int in, int out, float* __restrict__ y, int y_stride, int accumulate) {
+#ifdef WG_ENABLED
+    constexpr int TILE = 128 * BK;                        // bf16 per x tile
+    constexpr int WTILE = BN * BK;                        // bf16 per W tile
+    constexpr int STAGE = (LO ? 2 : 1) * (TILE + WTILE);  // x hi, w hi (, x lo, w lo)
+    // K tiles the loaders keep in flight before publishing the oldest: at most STAGES - 2, since a multiplier hands a
+    // stage back only once it has issued the next K tile's products (one wgmma group stays in flight)
+    constexpr int AHEAD = STAGES - 2;
+    extern __shared__ __align__(1024) unsigned char wg_smem[];
+    unsigned base = (unsigned)__cvta_generic_to_shared(wg_smem);
+    unsigned char* aligned = wg_smem + (((base + 1023) & ~1023u) - base);
+    __nv_bfloat16* sm = reinterpret_cast<__nv_bfloat16*>(aligned);
+    unsigned long long* full = reinterpret_cast<unsigned long long*>(aligned + STAGES * STAGE * 2);
+    unsigned long long* empty = full + STAGES;
+    int n = *n_rows;
+    int n_mb = (n + 127) / 128;
+    int tiles = n_mb * ((out + BN - 1) / BN);
+    int k_tiles = (in + BK - 1) / BK;
+    int wg = threadIdx.x >> 7;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; s++) {
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;\n" ::"r"(wg_smem_addr(full + s)));
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 8;\n" ::"r"(wg_smem_addr(empty + s)));
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (wg == 0) {
+        int tid = threadIdx.x;
+        int i = 0;  // K tiles issued so far, over all output tiles
+        for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+            int m0 = (t % n_mb) * 128, o0 = (t / n_mb) * BN;
+            for (int kt = 0; kt < k_tiles; kt++, i++) {
+                int s = i % STAGES;
+                if (i >= STAGES) wg_bar_wait(empty + s, ((i / STAGES) - 1) & 1);
+                __nv_bfloat16* st = sm + s * STAGE;
+                int k0 = kt * BK;
+                wg_fill<128, BK>(st, x_hi, in, m0, n, k0, in, tid);
+                wg_fill<BN, BK>(st + TILE, w_hi, in, o0, out, k0, in, tid);
+                if (LO) {
+                    wg_fill<128, BK>(st + TILE + WTILE, x_lo, in, m0, n, k0, in, tid);
+                    wg_fill<BN, BK>(st + 2 * TILE + WTILE, w_lo, in, o0, out, k0, in, tid);
+                }
+                cp_async_commit();
+                if (i >= AHEAD) {
+                    cp_async_wait<AHEAD>();  // tile i - AHEAD has landed (this thread's part)
+                    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                    wg_bar_arrive(full + (i - AHEAD) % STAGES);
+                }
+            }
+        }
+        cp_async_wait<0>();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        for (int j = max(0, i - AHEAD); j < i; j++) wg_bar_arrive(full + j % STAGES);
+        return;
+    }
+    int warp = (threadIdx.x >> 5) - 4;  // 0..7: rows 16 warp .. 16 warp + 15 of the tile
+    int lane = threadIdx.x & 31;
+    int half = wg - 1;                  // this warpgroup's 64 rows
+    int i = 0;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        int m0 = (t % n_mb) * 128, o0 = (t / n_mb) * BN;
+        float d[BN / 2];
+#pragma unroll
+        for (int e = 0; e < BN / 2; e++) d[e] = 0.0f;
+        for (int kt = 0; kt < k_tiles; kt++, i++) {
+            int s = i % STAGES;
+            wg_bar_wait(full + s, (i / STAGES) & 1);
+            const __nv_bfloat16* st = sm + s * STAGE;
+            const __nv_bfloat16* xa = st + half * 64 * BK;
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+            for (int k = 0; k < BK / 16; k++) {
+                unsigned long long ah = wg_desc<BK>(xa + k * 16), bh = wg_desc<BK>(st + TILE + k * 16);
+                if (LO) {
+                    wg_mma<BN>(d, wg_desc<BK>(xa + TILE + WTILE + k * 16), bh);
+                    wg_mma<BN>(d, ah, wg_desc<BK>(st + 2 * TILE + WTILE + k * 16));
+                }
+                wg_mma<BN>(d, ah, bh);
+            }
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // the previous K tile's group is done
+            if (kt > 0 && lane == 0) wg_bar_arrive(empty + (i - 1) % STAGES);
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        if (k_tiles > 0 && lane == 0) wg_bar_arrive(empty + (i - 1) % STAGES);
+        float acc[1][BN / 8][4];
+#pragma unroll
+        for (int e = 0; e < BN / 2; e++) acc[0][e >> 2][e & 3] = d[e];
+        bf_epilogue<128, BN, 8, 1, 1, BN / 8>(acc, m0, o0, n, out, warp, 0, lane >> 2, lane & 3, bias, y, y_stride, accumulate);
+    }
+#endif
+}
+
+#define WS_PASS n_rows, x_hi, x_lo, w_hi, w_lo, bias, in, out, y, y_stride, accumulate
+
+// x3 with K tiles of 32 (64-byte swizzle), x1 with 64: every build 192 KB of stages.
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3(WG_ARGS) { wg_ws<true, 128, 32, 6>(WS_PASS); }
+
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1(WG_ARGS) { wg_ws<false, 128, 64, 6>(WS_PASS); }
+
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3_n256(WG_ARGS) { wg_ws<true, 256, 32, 4>(WS_PASS); }
+
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1_n256(WG_ARGS) { wg_ws<false, 256, 64, 4>(WS_PASS); }

@@ -120,6 +120,11 @@ public final class LinearKernel {
     private final CUfunction[] wg;
     /** Their 128 x 256 tile builds [x3, x1], or null (also with -Dmambaflink.cuda.wgmma-n256=false). */
     private final CUfunction[] wg256;
+    /**
+     * The persistent, warp-specialized builds [x3, x1, x3_n256, x1_n256] (wg_ws_*), which run the wgmma products unless
+     * -Dmambaflink.cuda.wgmma-ws=false; or null.
+     */
+    private final CUfunction[] ws;
     private final CUfunction wgSplitRows;
     /** x's bf16 halves for the wgmma products, (rows, in) each; null: the mma.sync kernels run instead. */
     private Split xSplit;
@@ -151,10 +156,21 @@ public final class LinearKernel {
             } else {
                 this.wg256 = null;
             }
+            if (!"false".equals(System.getProperty("mambaflink.cuda.wgmma-ws"))) {
+                this.ws = new CUfunction[4];
+                for (int i = 0; i < 4; i++) {
+                    String name = wsName(i % 2 == 0, i < 2 ? 128 : 256);
+                    ws[i] = device.function(name);
+                    allowSmem(ws[i], name, wsSmemBytes(i % 2 == 0, i < 2 ? 128 : 256));
+                }
+            } else {
+                this.ws = null;
+            }
             this.wgSplitRows = device.function("bf16_split_rows");
         } else {
             this.wg = null;
             this.wg256 = null;
+            this.ws = null;
             this.wgSplitRows = null;
         }
         allowSmem(tcBig, "linear_tf32x3_big", smemBytes(true));
@@ -216,6 +232,26 @@ public final class LinearKernel {
         return stages * (three ? 2 : 1) * (128 + bn) * 64 * 2 + 1024;
     }
 
+    /** The wg_ws_* build of a product: x3 or x1, 128 x bn tiles. */
+    static String wsName(boolean three, int bn) {
+        return (three ? "wg_ws_x3" : "wg_ws_x1") + (bn == 256 ? "_n256" : "");
+    }
+
+    /**
+     * wg_ws_*'s dynamic shared memory: 192 KB of stages (x3: K tiles of 32, 6 stages at bn 128, 4 at 256; x1: K tiles
+     * of 64, 6 and 4), 1 KB for alignment, 16 bytes of barriers per stage.
+     */
+    static int wsSmemBytes(boolean three, int bn) {
+        int bk = three ? 32 : 64;
+        int stages = bn == 256 ? 4 : 6;
+        return stages * (three ? 2 : 1) * (128 + bn) * bk * 2 + 1024 + 16 * stages;
+    }
+
+    /** wg_ws_*'s grid: one block per SM, or per tile where there are fewer (tiles of the bucket's rows). */
+    static int wsBlocks(int rows, int out, int bn, int multiprocessors) {
+        return Math.min(multiprocessors, ((rows + 127) / 128) * ((out + bn - 1) / bn));
+    }
+
     /**
      * True when a wgmma product takes the 128 x 256 tiles: they fill the device at least once. A quarter less operand
      * traffic per product than 128 x 128: on the H100 the LM head at batch 4096 takes 2.14 ms instead of 2.45 (bf16x3);
@@ -261,6 +297,11 @@ public final class LinearKernel {
                 Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
                 Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {in}));
         int bn = wgWide(rows, out) ? 256 : 128;
+        if (ws != null) {
+            Cu.launch(wsName(three, bn), ws[(three ? 0 : 1) + (bn == 256 ? 2 : 0)], wsBlocks(rows, out, bn, multiprocessors), 1, 1, 384,
+                    wsSmemBytes(three, bn), s, p);
+            return;
+        }
         Cu.launch((three ? "wg_gemm_x3" : "wg_gemm_x1") + (bn == 256 ? "_n256" : ""), (bn == 256 ? wg256 : wg)[three ? 0 : 1],
                 (out + bn - 1) / bn, (rows + 127) / 128, 1, 256, wgSmemBytes(three, bn), s, p);
     }

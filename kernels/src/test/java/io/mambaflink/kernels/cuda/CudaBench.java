@@ -252,6 +252,8 @@ public final class CudaBench {
                 new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all),
                 new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(wideTiles, "false"), 64, all),
                 new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(wideTiles, "false"), 64, all),
+                new Variant("float32, wgmma one block per tile (wg_gemm)", res, f32, Map.of("mambaflink.cuda.wgmma-ws", "false"), 128, all),
+                new Variant("bf16, wgmma one block per tile (wg_gemm)", res, bf16, Map.of("mambaflink.cuda.wgmma-ws", "false"), 128, all),
                 new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all),
                 new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
                 new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
@@ -414,7 +416,7 @@ public final class CudaBench {
             String[] versions = rows == 1 ? new String[] {"linear_gemv"}
                     : new String[] {"linear_tf32x3_big", "linear_tf32x1_big", "linear_bf16x3_w", "linear_bf16x3", "linear_bf16x3_s",
                         "linear_bf16x1_w", "linear_bf16x1", "linear_bf16x1_s", "wg_gemm_x3", "wg_gemm_x1", "wg_gemm_x3_n256",
-                        "wg_gemm_x1_n256"};
+                        "wg_gemm_x1_n256", "wg_ws_x3", "wg_ws_x1", "wg_ws_x3_n256", "wg_ws_x1_n256"};
             LinearKernel.Split split = null;
             Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * in), (long) rows * in / 2);
             Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * in), (long) rows * in / 2);
@@ -435,7 +437,8 @@ public final class CudaBench {
                     }
                     boolean three = v.contains("x3");
                     int bn = v.endsWith("_n256") ? 256 : 128;
-                    int smem = LinearKernel.wgSmemBytes(three, bn);
+                    boolean persistent = v.startsWith("wg_ws");
+                    int smem = persistent ? LinearKernel.wsSmemBytes(three, bn) : LinearKernel.wgSmemBytes(three, bn);
                     jcuda.driver.CUfunction f = device.function(v);
                     LinearKernel.allowSmem(f, v, smem);
                     jcuda.driver.CUfunction conv = device.function("bf16_split_rows");
@@ -445,11 +448,12 @@ public final class CudaBench {
                     jcuda.Pointer p = jcuda.Pointer.to(nr.arg(), xh.arg(), xl.arg(), split.hi().arg(), split.lo().arg(), Dev.NONE.arg(),
                             jcuda.Pointer.to(new int[] {in}), jcuda.Pointer.to(new int[] {out}), y.arg(), jcuda.Pointer.to(new int[] {out}),
                             jcuda.Pointer.to(new int[] {0}), jcuda.Pointer.to(new int[] {(in + 63) / 64 * 64}));
-                    int gx = (out + bn - 1) / bn; // k_per_split: all of K in one block
-                    int gy = (rows + 127) / 128;
+                    int gx = persistent ? LinearKernel.wsBlocks(rows, out, bn, device.multiprocessors()) : (out + bn - 1) / bn;
+                    int gy = persistent ? 1 : (rows + 127) / 128; // k_per_split: all of K in one block
+                    int threads = persistent ? 384 : 256;
                     launch = () -> {
                         Cu.launch("bf16_split_rows", conv, 4 * device.multiprocessors(), 1, 1, 256, 0, s, c);
-                        Cu.launch(v, f, gx, gy, 1, 256, smem, s, p);
+                        Cu.launch(v, f, gx, gy, 1, threads, smem, s, p);
                     };
                 } else if (v.startsWith("linear_bf16")) {
                     LinearKernel.Bf16Tile tile = java.util.Arrays.stream(LinearKernel.BF16_TILES)
