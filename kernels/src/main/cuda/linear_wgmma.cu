@@ -1,6 +1,7 @@
 // wg_gemm_x1, wg_gemm_x3: linear_bf16.cu's products on Hopper's asynchronous warpgroup tensor-core instruction
 // (wgmma.mma_async, sm_90a only: the build makes a second fatbin for it, loaded on compute capability 9.0 devices; in
-// every other build these kernels are empty and never launched).
+// every other build these kernels are empty and never launched). The engine runs the persistent, warp-specialized
+// wg_ws_* builds further down (same arguments); wg_gemm_* with -Dmambaflink.cuda.wgmma-ws=false.
 //
 //   y[r, o] = (accumulate ? y[r, o] : 0) + bias[o] + sum_k x[r, k] W[o, k]
 //   x1: x_hi w_hi;  x3: x_lo w_hi + x_hi w_lo + x_hi w_hi (float32-accurate, as linear_bf16x3)

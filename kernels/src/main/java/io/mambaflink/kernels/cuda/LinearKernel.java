@@ -14,7 +14,8 @@ import jcuda.driver.CUstream;
  * operands, the default), bf16x1 (bfloat16 operands, opt-in) and 3xTF32 (float32-accurate, for shapes the bf16 kernels
  * do not take: {@code in % 8 != 0} or unaligned rows). The bf16 products run on mma.sync (linear_bf16.cu), or, on a
  * compute capability 9.0 device given room for x's bf16 halves ({@link #setActivationSplit}), wide ones on wgmma
- * (linear_wgmma.cu).
+ * (linear_wgmma.cu: the persistent, warp-specialized wg_ws_* builds, or with -Dmambaflink.cuda.wgmma-ws=false one block
+ * per tile, wg_gemm_*).
  */
 public final class LinearKernel {
     /** Which kernel runs a product. */
@@ -254,8 +255,8 @@ public final class LinearKernel {
 
     /**
      * True when a wgmma product takes the 128 x 256 tiles: they fill the device at least once. A quarter less operand
-     * traffic per product than 128 x 128: on the H100 the LM head at batch 4096 takes 2.14 ms instead of 2.45 (bf16x3);
-     * in_proj measured the same either way.
+     * traffic per product than 128 x 128: on the H100 the LM head at batch 4096 takes 1.58 ms instead of 1.72 (bf16x3,
+     * wg_ws; wg_gemm 2.15 and 2.45), in_proj 0.130 instead of 0.141.
      */
     boolean wgWide(int rows, int out) {
         return wg256 != null && ((out + 255) / 256) * ((rows + 127) / 128) >= multiprocessors;

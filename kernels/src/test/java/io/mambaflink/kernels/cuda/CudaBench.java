@@ -231,7 +231,8 @@ public final class CudaBench {
      * side (the rows labelled only by precision use the engine's defaults, CudaStepEngine.DEFAULT_LANE_MIN_ROWS). Four
      * lanes (-Dmambaflink.cuda.lanes=4) measured 6.61 / 10.71 / 21.07 ms at 1024 / 2048 / 4096 against two lanes' 5.59 /
      * 10.74 / 20.49, so they have no row here. From 1024 rows, Mamba-1 with ssm1_update in place of ssm1_stream; from
-     * 128 rows, the separate bf16_split_rows pass in place of the producers writing the wgmma products' bf16 halves.
+     * 128 rows, the separate bf16_split_rows pass in place of the producers writing the wgmma products' bf16 halves, and
+     * the wgmma products as one block per tile (wg_gemm) in place of the persistent wg_ws.
      */
     private static final List<Variant> VARIANTS = variants(EngineOptions.StateMode.RESIDENT, EngineOptions.MatmulPrecision.FLOAT32,
             EngineOptions.MatmulPrecision.BF16);
