@@ -22,10 +22,10 @@ rc=0
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 if [[ " $steps " == *" tests "* ]]; then
   echo "== CUDA tests"
-  sel="--select-package io.mambaflink.kernels.cuda"
-  [ -n "${TESTS:-}" ] && sel="--select-class io.mambaflink.kernels.cuda.$TESTS"
-  [[ "${TESTS:-}" == *"#"* ]] && sel="--select-method io.mambaflink.kernels.cuda.$TESTS"
-  "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu/junit-console.jar execute --class-path "$CP" $sel \
+  sel=(--select-package io.mambaflink.kernels.cuda)
+  [ -n "${TESTS:-}" ] && sel=(--select-class "io.mambaflink.kernels.cuda.$TESTS")
+  [[ "${TESTS:-}" == *"#"* ]] && sel=(--select-method "io.mambaflink.kernels.cuda.$TESTS")
+  "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu/junit-console.jar execute --class-path "$CP" "${sel[@]}" \
     --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports 2>&1 | tee "$OUT/tests.log"
   rc=${PIPESTATUS[0]}
 fi

@@ -223,7 +223,12 @@ MF_DEVICE void ss1_arrive(unsigned long long* bar) {
 }
 #endif
 
-extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS, int rows_per_block) {
+// dt_proj inside (DTW, dt_w given): each consumer thread keeps its channel's dt_proj row in registers for the run
+// (dt_rank <= SS1_DTW_MAX) and the producer brings the row's whole x_proj output [dt_low_rank | B | C] (at most 256
+// floats) instead of dt.
+#define SS1_DTW_MAX 48
+template <bool DTW>
+MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     constexpr int STAGES = SS1_STAGES;
     constexpr int CONS = SS1_CONS;
@@ -252,7 +257,8 @@ extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_
     if (t >= CONS) {
         // producer
         if (t != CONS) return;
-        const unsigned tx = nch * d_state * 4 + 3 * nch * 4 + 2 * d_state * 4;  // bytes per row: states, x z dt, B C
+        const int bc_off = DTW ? 0 : dt_rank, bc_n = DTW ? dt_rank + 2 * d_state : 2 * d_state;
+        const unsigned tx = nch * d_state * 4 + (DTW ? 2 : 3) * nch * 4 + bc_n * 4;  // bytes per row: states, x z (dt), [dt_low_rank] B C
         for (int k = 0, r = rb; r < re; k++, r++) {
             int s = k % STAGES;
             if (k >= STAGES) ss1_wait(empty + s, ((k - STAGES) / STAGES) & 1);
@@ -261,8 +267,8 @@ extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_
             ss1_load(sp, states + (long long)slots[r] * state_stride + ssm_off + (size_t)c0 * d_state, nch * d_state * 4, full + s);
             ss1_load(sp + 16384, xc + (size_t)r * xc_stride + c0, nch * 4, full + s);
             ss1_load(sp + 16384 + 1024, z + (size_t)r * z_stride + c0, nch * 4, full + s);
-            ss1_load(sp + 16384 + 2048, dtv + (size_t)r * dtv_stride + c0, nch * 4, full + s);
-            ss1_load(sp + 16384 + 3072, dbc + (size_t)r * dbc_stride + dt_rank, 2 * d_state * 4, full + s);
+            if (!DTW) ss1_load(sp + 16384 + 2048, dtv + (size_t)r * dtv_stride + c0, nch * 4, full + s);
+            ss1_load(sp + 16384 + 3072, dbc + (size_t)r * dbc_stride + bc_off, bc_n * 4, full + s);
         }
         return;
     }
@@ -276,6 +282,14 @@ extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_
         a[p] = __ldg(reinterpret_cast<const float4*>(A + (size_t)ch * d_state) + sub);
         dv[p] = __ldg(D + ch);
     }
+    // DTW: this thread's channel c0 + t (nch <= SS1_CONS): its dt_proj row and bias
+    float dw[DTW ? SS1_DTW_MAX : 1];
+    float db = 0.0f;
+    if (DTW) {
+#pragma unroll
+        for (int k = 0; k < SS1_DTW_MAX; k++) dw[k] = t < nch && k < dt_rank ? __ldg(dt_w + (size_t)(c0 + t) * dt_rank + k) : 0.0f;
+        if (t < nch) db = __ldg(dt_b + c0 + t);
+    }
     for (int k = 0, r = rb; r < re; k++, r++) {
         int s = k % STAGES;
         ss1_wait(full + s, (k / STAGES) & 1);
@@ -284,11 +298,23 @@ extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_
         float* sx = reinterpret_cast<float*>(sp + 16384);
         float* sz = sx + 256;
         float* sdt = sx + 512;
-        const float* sbc = sx + 768;
-        // once per channel: dt = softplus(dt), z = silu(z), in place
-        for (int c = t; c < nch; c += CONS) {
-            sdt[c] = mf_softplus(sdt[c]);
-            sz[c] = mf_silu(sz[c]);
+        const float* sbc = sx + 768 + (DTW ? dt_rank : 0);  // B C
+        // once per channel: dt = softplus(dt) (DTW: of dt_proj(dt_low_rank) + bias), z = silu(z), in place
+        if (DTW) {
+            if (t < nch) {
+                const float* dtr = sx + 768;
+                float dt = db;
+#pragma unroll
+                for (int k = 0; k < SS1_DTW_MAX; k++)
+                    if (k < dt_rank) dt += dw[k] * dtr[k];
+                sdt[t] = mf_softplus(dt);
+                sz[t] = mf_silu(sz[t]);
+            }
+        } else {
+            for (int c = t; c < nch; c += CONS) {
+                sdt[c] = mf_softplus(sdt[c]);
+                sz[c] = mf_silu(sz[c]);
+            }
         }
         asm volatile("bar.sync 1, %0;\n" ::"n"(CONS) : "memory");
         float4 Bv = reinterpret_cast<const float4*>(sbc)[sub];
@@ -328,4 +354,12 @@ extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_
 #else
     __trap();
 #endif
+}
+
+extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS, int rows_per_block) {
+    ssm1_stream_body<false>(SSM1_PASS, rows_per_block);
+}
+
+extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 2) ssm1_stream_dtw(SSM1_ARGS, int rows_per_block) {
+    ssm1_stream_body<true>(SSM1_PASS, rows_per_block);
 }

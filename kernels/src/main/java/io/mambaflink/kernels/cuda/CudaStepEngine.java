@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * <p>Kernels per layer: [rmsnorm] + in_proj, [conv1d_update], then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
  * ssm2_update, gated_rmsnorm; then out_proj with the residual add. The bracketed kernels run only for buckets above
  * {@link LinearKernel#GEMV_MAX_ROWS} rows: below, the pre-norm and the conv step are fused into the in_proj GEMV and
- * dt_proj into ssm1_update, four launches per layer. Products on wgmma (sm_90a) read their input as bf16 halves, which
+ * dt_proj into ssm1_update, four launches per layer (dt_proj stays fused up to {@link #DT_FUSED_MAX_ROWS} rows). Products on wgmma (sm_90a) read their input as bf16 halves, which
  * the norm or the state update before them writes ({@link #producersSplit}), else a bf16_split_rows pass makes.
  *
  * <p>Buckets of at least {@link #DEFAULT_LANE_MIN_ROWS} rows run as two lanes: the first and second half of the rows
@@ -71,6 +71,13 @@ public final class CudaStepEngine implements StepEngine {
     private final MambaModel model;
     private final MambaConfig c;
     private final StateLayout layout;
+    /**
+     * Default of {@code -Dmambaflink.cuda.dt-fused-max-rows}: Mamba-1 launches of up to this many rows run dt_proj inside
+     * the state update (ssm1_update_dtw), larger ones as a matmul before it. Measured on the H100 (Mamba-1 130M, device
+     * ms, matmul -> fused, same call): batch 64 1.476 -> 1.431, 512 3.365 -> 3.437, 4096 18.58 -> 19.86 (there in place
+     * of ssm1_stream, which takes dt from the matmul).
+     */
+    static final int DT_FUSED_MAX_ROWS = 64;
     private final int capacity;
     private final int maxBatch;
     private final boolean resident;
@@ -81,6 +88,8 @@ public final class CudaStepEngine implements StepEngine {
      * float32 that bf16_split_rows then splits ({@code -Dmambaflink.cuda.split-inputs=false}: the separate split).
      */
     private final boolean splitInputs;
+    /** Mamba-1 launches of up to this many rows run dt_proj inside the state update; see {@link #DT_FUSED_MAX_ROWS}. */
+    private final int dtFusedMaxRows;
     /** Matrix products above the GEMV's rows in bfloat16 operands (EngineOptions.MatmulPrecision.BF16). */
     private final boolean bf16Operands;
     /** The weights' bf16 splits for the tensor-core GEMMs; null when maxBatch fits the GEMV. */
@@ -162,6 +171,7 @@ public final class CudaStepEngine implements StepEngine {
         this.useGraphs = !"false".equals(System.getProperty("mambaflink.cuda.graphs"));
         this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
         this.splitInputs = !"false".equals(System.getProperty("mambaflink.cuda.split-inputs"));
+        this.dtFusedMaxRows = Integer.getInteger("mambaflink.cuda.dt-fused-max-rows", DT_FUSED_MAX_ROWS);
         this.bf16Operands = options.matmul() == EngineOptions.MatmulPrecision.BF16;
         this.lanes = Math.max(2, Integer.getInteger("mambaflink.cuda.lanes", 2)); // before ctrlInts()
         this.stateFloats = layout.size();
@@ -694,12 +704,12 @@ public final class CudaStepEngine implements StepEngine {
                 // x_proj: [dt_low_rank | B | C]
                 matmul(ln, lv, xcv, convDim, l.xProj(), Dev.NONE, dInner, dbcDim(), dbcv, dbcDim(), false);
                 Dev dtW = l.dtProj();
-                if (!small) {
+                boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
+                if (!small && r > dtFusedMaxRows && !(fast && ssm1.streamsDt(r, c.dState(), c.dtRank()))) {
                     // dt_proj as a matmul for large batches; the state update then only adds softplus
                     matmul(ln, lv, dbcv, dbcDim(), l.dtProj(), l.dtProjBias(), c.dtRank(), dInner, dtvv, dInner, false);
                     dtW = Dev.NONE;
                 }
-                boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
                 // discretize, state update, readout, skip, gate
                 // y straight into out_proj's bf16 halves where out_proj runs on wgmma
                 yHalves = producersSplit(ln) ? ln.lin().wgInput(lv, r, dInner, dModel) : null;

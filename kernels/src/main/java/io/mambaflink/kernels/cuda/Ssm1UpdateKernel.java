@@ -11,7 +11,8 @@ import jcuda.driver.CUstream;
  * {@code ssm1_update_ref} otherwise, and in tests. On compute capability 9.0 and newer, batches of at least
  * {@link #STREAM_MIN_ROWS} rows with dt given run {@code ssm1_stream} instead (the state streamed by bulk copies
  * through a ring in shared memory: 83-84% of copy bandwidth on the H100 at batch 4096 where ssm1_update reaches 78%)
- * when the shapes allow it ({@link #streamFits}); {@code -Dmambaflink.cuda.ssm1-stream=false} turns it off.
+ * when the shapes allow it ({@link #streamFits}); {@code -Dmambaflink.cuda.ssm1-stream=false} turns it off. With
+ * dt_proj's weights given, {@code ssm1_stream_dtw} runs dt_proj inside it ({@link #streamsDt}).
  */
 public final class Ssm1UpdateKernel {
     private static final int ROWS_PER_BLOCK = 4;
@@ -35,7 +36,15 @@ public final class Ssm1UpdateKernel {
     private final CUfunction fastDtw;
     /** ssm1_stream, or null where it cannot run (before compute capability 9.0, or turned off). */
     private final CUfunction stream;
+    /**
+     * ssm1_stream_dtw (dt_proj inside, so no dt_proj matmul runs before it), or null where ssm1_stream cannot run or with
+     * -Dmambaflink.cuda.ssm1-stream-dtw=false. Measured on the H100 (Mamba-1 130M, device ms, dt_proj as a matmul ->
+     * inside, same call): 18.59 -> 18.26 at batch 4096 (bf16 15.94 -> 15.77), 10.12 -> 10.05 at 2048.
+     */
+    private final CUfunction streamDtw;
     private final int streamMinRows;
+    /** dt_rank up to which ssm1_stream_dtw keeps a channel's dt_proj row in registers (SS1_DTW_MAX in the kernel). */
+    private static final int STREAM_DTW_MAX_RANK = 48;
 
     public Ssm1UpdateKernel(CudaDevice device) {
         this(device, STREAM_MIN_ROWS);
@@ -43,6 +52,11 @@ public final class Ssm1UpdateKernel {
 
     /** As above, with ssm1_stream from {@code streamMinRows} rows (tests take it at small batches). */
     Ssm1UpdateKernel(CudaDevice device, int streamMinRows) {
+        this(device, streamMinRows, !"false".equals(System.getProperty("mambaflink.cuda.ssm1-stream-dtw")));
+    }
+
+    /** As above; {@code streamDt}: ssm1_stream_dtw runs where {@link #streamsDt} allows. */
+    Ssm1UpdateKernel(CudaDevice device, int streamMinRows, boolean streamDt) {
         this.streamMinRows = streamMinRows;
         this.ref = device.function("ssm1_update_ref");
         this.fast = device.function("ssm1_update");
@@ -50,8 +64,15 @@ public final class Ssm1UpdateKernel {
         if (device.computeMajor() >= 9 && !"false".equals(System.getProperty("mambaflink.cuda.ssm1-stream"))) {
             this.stream = device.function("ssm1_stream");
             LinearKernel.allowSmem(stream, "ssm1_stream", STREAM_SMEM);
+            if (streamDt) {
+                this.streamDtw = device.function("ssm1_stream_dtw");
+                LinearKernel.allowSmem(streamDtw, "ssm1_stream_dtw", STREAM_SMEM);
+            } else {
+                this.streamDtw = null;
+            }
         } else {
             this.stream = null;
+            this.streamDtw = null;
         }
     }
 
@@ -64,6 +85,15 @@ public final class Ssm1UpdateKernel {
         return dState >= 16 && dState <= 128 && (dState & (dState - 1)) == 0 && dInner % 4 == 0 && dtRank % 4 == 0 && stateStride % 4 == 0
                 && ssmOff % 4 == 0 && xcStride % 4 == 0 && dbcStride % 4 == 0 && dtvStride % 4 == 0 && zStride % 4 == 0 && states.aligned16()
                 && xc.aligned16() && dbc.aligned16() && dtv.aligned16() && z.aligned16();
+    }
+
+    /**
+     * True when a launch of this many rows with dt_proj's weights given runs ssm1_stream_dtw (dt_proj inside the
+     * streaming state update), so that the caller need not run dt_proj as a matmul. Where the operands then do not suit
+     * {@link #streamFits}, {@link #launch} runs ssm1_update_dtw: the same results, slower.
+     */
+    public boolean streamsDt(int rows, int dState, int dtRank) {
+        return streamDtw != null && rows >= streamMinRows && dtRank <= STREAM_DTW_MAX_RANK && dtRank + 2 * dState <= 256;
     }
 
     /** True when the fast kernel can run on these shapes. */
@@ -131,7 +161,8 @@ public final class Ssm1UpdateKernel {
                 yHalves == null ? Dev.NONE.arg() : yHalves.hi().arg(), yHalves == null ? Dev.NONE.arg() : yHalves.lo().arg()};
         Pointer p = Pointer.to(args);
         int gx = (dInner + 127) / 128;
-        if (useFast && stream != null && dtW.isNone() && rows >= streamMinRows
+        boolean dtInside = !dtW.isNone();
+        if (useFast && stream != null && (!dtInside || streamsDt(rows, dState, dtRank)) && rows >= streamMinRows
                 && streamFits(dState, dInner, dtRank, stateStride, ssmOff, states, xc, xcStride, dbc, dbcStride, dtv, dtvStride, z, zStride)) {
             // a block per channel chunk and run of STREAM_BLOCK_ROWS rows, two blocks per SM at a time: the blocks are
             // scheduled as SMs free up (beside the other lane's products), each streaming its rows through its ring
@@ -139,7 +170,7 @@ public final class Ssm1UpdateKernel {
             int chunks = (dInner + channels - 1) / channels;
             jcuda.NativePointerObject[] withRows = java.util.Arrays.copyOf(args, args.length + 1);
             withRows[args.length] = Pointer.to(new int[] {STREAM_BLOCK_ROWS});
-            Cu.launch("ssm1_stream", stream, chunks * ((rows + STREAM_BLOCK_ROWS - 1) / STREAM_BLOCK_ROWS), 1, 1, STREAM_THREADS, STREAM_SMEM, s,
+            Cu.launch(dtInside ? "ssm1_stream_dtw" : "ssm1_stream", dtInside ? streamDtw : stream, chunks * ((rows + STREAM_BLOCK_ROWS - 1) / STREAM_BLOCK_ROWS), 1, 1, STREAM_THREADS, STREAM_SMEM, s,
                     Pointer.to(withRows));
             return;
         }

@@ -317,14 +317,15 @@ class CudaKernelTest {
     /**
      * ssm1_update (dt precomputed) and ssm1_update_dtw (dt_proj in the kernel) against ssm1_update_ref; from 256 rows with
      * dt precomputed on compute capability 9.0 and newer, ssm1_stream (the last four: d_state 16 ... 128, a part-full last
-     * channel chunk, fewer rows than the grid's bucket, a part-full last block of rows).
+     * channel chunk, fewer rows than the grid's bucket, a part-full last block of rows), with dt_proj in the kernel
+     * ssm1_stream_dtw (the three after them).
      */
     @ParameterizedTest(name = "rows {0} of {1}, d_inner {2}, d_state {3}, dt_rank {4}, dt in kernel {5}")
     @CsvSource({"1, 1, 1536, 16, 48, true", "5, 8, 96, 8, 3, true", "64, 64, 1536, 16, 48, false", "1000, 1024, 128, 16, 8, false",
         "7, 8, 1536, 16, 48, false", "300, 512, 1536, 16, 48, false", "513, 520, 300, 32, 12, false", "256, 260, 64, 128, 4, false",
-        "400, 512, 96, 64, 8, false"})
+        "400, 512, 96, 64, 8, false", "300, 512, 1536, 16, 48, true", "513, 520, 300, 32, 12, true", "400, 512, 96, 64, 8, true"})
     void ssm1FastEqualsReference(int n, int rows, int dInner, int dState, int dtRank, boolean dtInKernel) {
-        Ssm1UpdateKernel k = new Ssm1UpdateKernel(device, STREAM_TEST_MIN_ROWS);
+        Ssm1UpdateKernel k = new Ssm1UpdateKernel(device, STREAM_TEST_MIN_ROWS, true);
         int slotsCap = rows + 3;
         int stride = dInner * dState + 8; // room before the SSM state, as the conv window has in a real state
         int ssmOff = 8;
@@ -355,7 +356,7 @@ class CudaKernelTest {
         Dev yFast = upload("y_fast", new float[rows * dInner]);
         Dev w = dtInKernel ? dtW : Dev.NONE;
         Dev bb = dtInKernel ? dtB : Dev.NONE;
-        boolean bulk = device.computeMajor() >= 9 && !dtInKernel && rows >= STREAM_TEST_MIN_ROWS;
+        boolean bulk = device.computeMajor() >= 9 && rows >= STREAM_TEST_MIN_ROWS && (!dtInKernel || k.streamsDt(rows, dState, dtRank));
         if (bulk) {
             // these shapes must take ssm1_stream, so that this test covers it
             assertThat(Ssm1UpdateKernel.streamFits(dState, dInner, dtRank, stride, ssmOff, sFast, xc, dInner, dbc, dbcDim, dtv, dInner, z, dInner))
@@ -369,7 +370,7 @@ class CudaKernelTest {
         double ey = relErr(download(yFast), download(yRef), 0, n * dInner);
         double es = relErr(download(sFast), download(sRef));
         System.out.printf("ssm1 rows %d/%d d_inner %d d_state %d dt in kernel %s%s: y %.3e, states %.3e%n", n, rows, dInner, dState,
-                dtInKernel, bulk ? " (ssm1_stream)" : "", ey, es);
+                dtInKernel, bulk ? dtInKernel ? " (ssm1_stream_dtw)" : " (ssm1_stream)" : "", ey, es);
         assertThat(ey).isLessThanOrEqualTo(1e-5);
         assertThat(es).isLessThanOrEqualTo(1e-6);
         free(nr, sl, sRef, sFast, xc, dbc, dtW, dtB, dtv, ad, d, z, yRef, yFast);
