@@ -184,7 +184,7 @@ extern "C" __global__ void __launch_bounds__(128, 8) ssm1_update(SSM1_ARGS) { ss
 // dt_proj computed in the kernel (dt_w given): the small-batch, latency-bound case.
 extern "C" __global__ void __launch_bounds__(128) ssm1_update_dtw(SSM1_ARGS) { ssm1_fast<SSM1_ROWS, true>(SSM1_PASS); }
 
-// ssm1_stream: the large-batch build (dt from dtv) on sm_90 and newer, its state traffic moved by the bulk-copy engine
+// ssm1_stream: the large-batch build (dt from dtv; ssm1_stream_dtw runs dt_proj itself, below) on sm_90 and newer, its state traffic moved by the bulk-copy engine
 // (traps on older chips, where the launcher never picks it). Block = 256 consumer threads and one producer warp (thread
 // 256); a block takes one channel chunk of cpi = 4096 / d_state channels (a contiguous 16 KB stretch of each row's
 // state) and a run of rows_per_block rows. Per row its producer issues five bulk loads (the state chunk, x, z and dt of

@@ -706,7 +706,8 @@ public final class CudaStepEngine implements StepEngine {
                 Dev dtW = l.dtProj();
                 boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
                 if (!small && r > dtFusedMaxRows && !(fast && ssm1.streamsDt(r, c.dState(), c.dtRank()))) {
-                    // dt_proj as a matmul for large batches; the state update then only adds softplus
+                    // dt_proj as a matmul (above DT_FUSED_MAX_ROWS, where ssm1_stream_dtw does not run it); the state update
+                    // then only adds softplus
                     matmul(ln, lv, dbcv, dbcDim(), l.dtProj(), l.dtProjBias(), c.dtRank(), dInner, dtvv, dInner, false);
                     dtW = Dev.NONE;
                 }
