@@ -52,12 +52,13 @@ public final class CudaBench {
                 device.name(), device.multiprocessors(), device.wgmma() ? "on (sm_90a build)" : "off", copy / 1e9);
         System.out.println("| model | batch | states | matmul | step ms | stream-steps/s | device ms | floor ms | floor / device |");
         System.out.println("|---|---|---|---|---|---|---|---|---|");
-        if (what.equals("all") || what.startsWith("m1")) {
+        // "models": both models' table rows (m1 and m2), without the kernels alone
+        if (what.equals("all") || what.equals("models") || what.startsWith("m1")) {
             int[] batches = what.equals("m1-small") ? new int[] {1, 2, 4, 8} : what.equals("m1-big") ? new int[] {512, 1024, 2048, 4096}
                     : new int[] {1, 64, 512, 4096};
             run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), batches, copy);
         }
-        if (what.equals("all") || what.startsWith("m2")) {
+        if (what.equals("all") || what.equals("models") || what.startsWith("m2")) {
             int[] batches = what.equals("m2-small") ? new int[] {1} : what.equals("m2-big") ? new int[] {512, 1024}
                     : new int[] {1, 64, 512, 1024};
             run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), batches, copy);
