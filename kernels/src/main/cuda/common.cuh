@@ -73,3 +73,26 @@ MF_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); 
 
 template <int N>
 MF_DEVICE void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// Shared-memory address of a generic pointer into shared memory, for PTX operands.
+MF_DEVICE unsigned mf_smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+// Waits until the mbarrier's phase of this parity has completed (sm_90 try_wait loop).
+MF_DEVICE void mf_bar_wait(unsigned long long* bar, unsigned parity) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "MF_WAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+        "@!p bra MF_WAIT_%=;\n"
+        "}\n" ::"r"(mf_smem_addr(bar)),
+        "r"(parity)
+        : "memory");
+}
+
+// One arrival on the mbarrier (release, CTA scope).
+MF_DEVICE void mf_bar_arrive(unsigned long long* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(mf_smem_addr(bar)) : "memory");
+}
+#endif

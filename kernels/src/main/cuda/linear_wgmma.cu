@@ -128,24 +128,6 @@ MF_DEVICE void wg_fill(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src
         s += (size_t)STEP * ld;
     }
 }
-
-MF_DEVICE unsigned wg_smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
-
-MF_DEVICE void wg_bar_wait(unsigned long long* bar, unsigned parity) {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "WG_WAIT_%=:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-        "@!p bra WG_WAIT_%=;\n"
-        "}\n" ::"r"(wg_smem_addr(bar)),
-        "r"(parity)
-        : "memory");
-}
-
-MF_DEVICE void wg_bar_arrive(unsigned long long* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(wg_smem_addr(bar)) : "memory");
-}
 #endif
 
 template <bool LO, int STAGES, int BN>
@@ -277,8 +259,8 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
     int wg = threadIdx.x >> 7;
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; s++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;\n" ::"r"(wg_smem_addr(full + s)));
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 8;\n" ::"r"(wg_smem_addr(empty + s)));
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 128;\n" ::"r"(mf_smem_addr(full + s)));
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 8;\n" ::"r"(mf_smem_addr(empty + s)));
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -290,7 +272,7 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
             int m0 = (t % n_mb) * 128, o0 = (t / n_mb) * BN;
             for (int kt = 0; kt < k_tiles; kt++, i++) {
                 int s = i % STAGES;
-                if (i >= STAGES) wg_bar_wait(empty + s, ((i / STAGES) - 1) & 1);
+                if (i >= STAGES) mf_bar_wait(empty + s, ((i / STAGES) - 1) & 1);
                 __nv_bfloat16* st = sm + s * STAGE;
                 int k0 = kt * BK;
                 wg_fill<128, BK>(st, x_hi, in, m0, n, k0, in, tid);
@@ -303,13 +285,13 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
                 if (i >= AHEAD) {
                     cp_async_wait<AHEAD>();  // tile i - AHEAD has landed (this thread's part)
                     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                    wg_bar_arrive(full + (i - AHEAD) % STAGES);
+                    mf_bar_arrive(full + (i - AHEAD) % STAGES);
                 }
             }
         }
         cp_async_wait<0>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-        for (int j = max(0, i - AHEAD); j < i; j++) wg_bar_arrive(full + j % STAGES);
+        for (int j = max(0, i - AHEAD); j < i; j++) mf_bar_arrive(full + j % STAGES);
         return;
     }
     int warp = (threadIdx.x >> 5) - 4;  // 0..7: rows 16 warp .. 16 warp + 15 of the tile
@@ -323,7 +305,7 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
         for (int e = 0; e < BN / 2; e++) d[e] = 0.0f;
         for (int kt = 0; kt < k_tiles; kt++, i++) {
             int s = i % STAGES;
-            wg_bar_wait(full + s, (i / STAGES) & 1);
+            mf_bar_wait(full + s, (i / STAGES) & 1);
             const __nv_bfloat16* st = sm + s * STAGE;
             const __nv_bfloat16* xa = st + half * 64 * BK;
             asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -338,10 +320,10 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
             }
             asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
             asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // the previous K tile's group is done
-            if (kt > 0 && lane == 0) wg_bar_arrive(empty + (i - 1) % STAGES);
+            if (kt > 0 && lane == 0) mf_bar_arrive(empty + (i - 1) % STAGES);
         }
         asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-        if (k_tiles > 0 && lane == 0) wg_bar_arrive(empty + (i - 1) % STAGES);
+        if (k_tiles > 0 && lane == 0) mf_bar_arrive(empty + (i - 1) % STAGES);
         float acc[1][BN / 8][4];
 #pragma unroll
         for (int e = 0; e < BN / 2; e++) acc[0][e >> 2][e & 3] = d[e];

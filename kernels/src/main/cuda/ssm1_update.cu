@@ -201,25 +201,10 @@ extern "C" __global__ void __launch_bounds__(128) ssm1_update_dtw(SSM1_ARGS) { s
 #define SS1_STAGES 4
 #define SS1_CONS 256
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-MF_DEVICE unsigned ss1_smem(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
 MF_DEVICE void ss1_load(void* dst, const void* src, int bytes, unsigned long long* bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(ss1_smem(dst)),
-                 "l"(src), "r"(bytes), "r"(ss1_smem(bar))
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(mf_smem_addr(dst)),
+                 "l"(src), "r"(bytes), "r"(mf_smem_addr(bar))
                  : "memory");
-}
-MF_DEVICE void ss1_wait(unsigned long long* bar, int parity) {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "SS1_WAIT_%=:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-        "@!p bra SS1_WAIT_%=;\n"
-        "}\n" ::"r"(ss1_smem(bar)),
-        "r"(parity)
-        : "memory");
-}
-MF_DEVICE void ss1_arrive(unsigned long long* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(ss1_smem(bar)) : "memory");
 }
 #endif
 
@@ -248,8 +233,8 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
     int t = threadIdx.x;
     if (t == 0) {
         for (int s = 0; s < STAGES; s++) {
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(ss1_smem(full + s)));
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(ss1_smem(empty + s)));
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(mf_smem_addr(full + s)));
+            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(mf_smem_addr(empty + s)));
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -261,9 +246,9 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
         const unsigned tx = nch * d_state * 4 + (DTW ? 2 : 3) * nch * 4 + bc_n * 4;  // bytes per row: states, x z (dt), [dt_low_rank] B C
         for (int k = 0, r = rb; r < re; k++, r++) {
             int s = k % STAGES;
-            if (k >= STAGES) ss1_wait(empty + s, ((k - STAGES) / STAGES) & 1);
+            if (k >= STAGES) mf_bar_wait(empty + s, ((k - STAGES) / STAGES) & 1);
             char* sp = ring + s * SS1_STAGE_BYTES;
-            asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(ss1_smem(full + s)), "r"(tx) : "memory");
+            asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(mf_smem_addr(full + s)), "r"(tx) : "memory");
             ss1_load(sp, states + (long long)slots[r] * state_stride + ssm_off + (size_t)c0 * d_state, nch * d_state * 4, full + s);
             ss1_load(sp + 16384, xc + (size_t)r * xc_stride + c0, nch * 4, full + s);
             ss1_load(sp + 16384 + 1024, z + (size_t)r * z_stride + c0, nch * 4, full + s);
@@ -292,7 +277,7 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
     }
     for (int k = 0, r = rb; r < re; k++, r++) {
         int s = k % STAGES;
-        ss1_wait(full + s, (k / STAGES) & 1);
+        mf_bar_wait(full + s, (k / STAGES) & 1);
         char* sp = ring + s * SS1_STAGE_BYTES;
         float4* sh = reinterpret_cast<float4*>(sp);
         float* sx = reinterpret_cast<float*>(sp + 16384);
@@ -342,12 +327,12 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
         if (t == 0) {
             asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(
                              states + (long long)slots[r] * state_stride + ssm_off + (size_t)c0 * d_state),
-                         "r"(ss1_smem(sp)), "r"(nch * d_state * 4)
+                         "r"(mf_smem_addr(sp)), "r"(nch * d_state * 4)
                          : "memory");
             asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
             // the store before this one has read its stage: hand that stage back to the producer
             asm volatile("cp.async.bulk.wait_group.read 1;\n" ::: "memory");
-            if (k > 0) ss1_arrive(empty + (k - 1) % STAGES);
+            if (k > 0) mf_bar_arrive(empty + (k - 1) % STAGES);
         }
     }
     if (t == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
