@@ -170,8 +170,8 @@ public final class Ssm1UpdateKernel {
             int chunks = (dInner + channels - 1) / channels;
             jcuda.NativePointerObject[] withRows = java.util.Arrays.copyOf(args, args.length + 1);
             withRows[args.length] = Pointer.to(new int[] {STREAM_BLOCK_ROWS});
-            Cu.launch(dtInside ? "ssm1_stream_dtw" : "ssm1_stream", dtInside ? streamDtw : stream, chunks * ((rows + STREAM_BLOCK_ROWS - 1) / STREAM_BLOCK_ROWS), 1, 1, STREAM_THREADS, STREAM_SMEM, s,
-                    Pointer.to(withRows));
+            Cu.launch(dtInside ? "ssm1_stream_dtw" : "ssm1_stream", dtInside ? streamDtw : stream,
+                    chunks * ((rows + STREAM_BLOCK_ROWS - 1) / STREAM_BLOCK_ROWS), 1, 1, STREAM_THREADS, STREAM_SMEM, s, Pointer.to(withRows));
             return;
         }
         if (useFast) {
