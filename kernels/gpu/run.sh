@@ -2,8 +2,8 @@
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
 #   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe]    (default: tests bench hf; profile needs ncu)
-#   BENCH_ARGS=m1|m2|models|ssm|matmul|all picks CudaBench's sections (default all; models: m1 and m2; m1-small / m2-small: batches 1-8 / 1,
-#   m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
+#   BENCH_ARGS=m1|m2|models|ssm|matmul|all picks CudaBench's sections (default all; models: m1 and m2; m1-small /
+#   m2-small: batches 1-8 / 1, m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
 #   BENCH_ARGS=overlap (not in all): a lane's products beside the state updates on a second stream, against each alone.
 #   TESTS=CudaEngineRandomTest runs one test class instead of all of them (TESTS="CudaKernelTest#m(int)": one method); JAVA_OPTS adds JVM options (-D...).

@@ -90,34 +90,34 @@ MF_DEVICE unsigned long long wg_desc(const void* smem) {
     return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | ((sbo >> 4) << 32) | (layout << 62);
 }
 
-// (ROWS x BK) bf16 tile rows r0.. of a row-major (rows, ld) matrix, loaded by NT threads (this one is `tid`): 16-byte
-// chunk c of row r at chunk c ^ (r % 8) (BK 64: the 128-byte swizzle) or c ^ ((r / 2) % 4) (BK 32: the 64-byte
-// swizzle); zero past r_end / k_end.
-template <int ROWS, int BK = 64, int NT = 256>
-MF_DEVICE void wg_load(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end,
-                       int tid = threadIdx.x) {
-    constexpr int CH = BK / 8;  // 16-byte chunks per row
+// Where 16-byte chunk kc of tile row `row` lies in its row: BK 64 (128-byte rows) the 128-byte swizzle, kc ^ (row % 8);
+// BK 32 (64-byte rows) the 64-byte swizzle, kc ^ ((row / 2) % 4).
+template <int BK>
+MF_DEVICE int wg_swizzle(int row, int kc) { return BK == 64 ? kc ^ (row & 7) : kc ^ ((row >> 1) & 3); }
+
+// (ROWS x 64) bf16 tile rows r0.. of a row-major (rows, ld) matrix, 128-byte rows in the 128-byte swizzle; zero past
+// r_end / k_end. All 256 threads of the block load.
+template <int ROWS>
+MF_DEVICE void wg_load(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end) {
 #pragma unroll
-    for (int i = 0; i < ROWS * CH / NT; i++) {
-        int c = tid + NT * i;
-        int row = c / CH, kc = c % CH;
+    for (int i = 0; i < ROWS * 8 / 256; i++) {
+        int c = threadIdx.x + 256 * i;
+        int row = c >> 3, kc = c & 7;
         int k = k0 + kc * 8;
         bool ok = r0 + row < r_end && k < k_end;
-        int sw = BK == 64 ? kc ^ (row & 7) : kc ^ ((row >> 1) & 3);
-        cp_async16(dst + row * BK + (sw << 3), ok ? src + (size_t)(r0 + row) * ld + k : src, ok ? 16 : 0);
+        cp_async16(dst + row * 64 + (wg_swizzle<64>(row, kc) << 3), ok ? src + (size_t)(r0 + row) * ld + k : src, ok ? 16 : 0);
     }
 }
 
-// The same tile loaded by the 128 threads of a loading warpgroup, strength-reduced (one source and one destination
-// pointer per thread, stepped by 128 / (BK / 8) rows: the swizzle of a thread's chunk is the same in every such row),
-// so the loading warpgroup keeps few registers live.
+// A (ROWS x BK) tile the same way, loaded by the 128 threads of a loading warpgroup and strength-reduced (one source
+// and one destination pointer per thread, stepped by 128 / (BK / 8) rows: a thread's chunk has the same swizzle in
+// every such row), so the loading warpgroup keeps few registers live.
 template <int ROWS, int BK>
 MF_DEVICE void wg_fill(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ src, int ld, int r0, int r_end, int k0, int k_end, int tid) {
     constexpr int CH = BK / 8, STEP = 128 / CH;
     int row = tid / CH, kc = tid % CH;
-    int sw = BK == 64 ? kc ^ (row & 7) : kc ^ ((row >> 1) & 3);
     int k = k0 + kc * 8;
-    __nv_bfloat16* d = dst + row * BK + (sw << 3);
+    __nv_bfloat16* d = dst + row * BK + (wg_swizzle<BK>(row, kc) << 3);
     const __nv_bfloat16* s = src + (size_t)(r0 + row) * ld + k;
     int left = k < k_end ? r_end - r0 - row : 0;  // rows of the tile this thread may read from here on
 #pragma unroll 4
@@ -231,8 +231,8 @@ extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3_n256(WG_ARGS) { wg_
 // for its own copies, fences them for the tensor cores' (async proxy) reads and arrives on the stage's `full` barrier;
 // it runs STAGES - 2 tiles ahead, across output tiles, so the next tile's operands load while this one's epilogue runs.
 // Warpgroups 1 and 2 multiply (rows 0-63 and 64-127 of the tile), each warp handing a stage back on its `empty`
-// barrier once the wgmma group that read it is done, then write the tile (bf_epilogue). 384 threads of 168 registers
-// fill the register file; 128 accumulators per multiplying thread at BN 256 fit without setmaxnreg.
+// barrier once the wgmma group that read it is done, then write the tile (bf_epilogue). 384 threads of at most 168
+// registers fit the register file; 128 accumulators per multiplying thread at BN 256 fit without setmaxnreg.
 // Launch: grid min(SMs, tiles), block 384, dynamic shared memory wsSmemBytes (LinearKernel): STAGES * (1 or 2) *
 // (128 + BN) * BK * 2 + 1 KB alignment + 16 * STAGES barrier bytes. No split-K (k_per_split unused).
 template <bool LO, int BN, int BK, int STAGES>

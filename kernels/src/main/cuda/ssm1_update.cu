@@ -184,8 +184,8 @@ extern "C" __global__ void __launch_bounds__(128, 8) ssm1_update(SSM1_ARGS) { ss
 // dt_proj computed in the kernel (dt_w given): the small-batch, latency-bound case.
 extern "C" __global__ void __launch_bounds__(128) ssm1_update_dtw(SSM1_ARGS) { ssm1_fast<SSM1_ROWS, true>(SSM1_PASS); }
 
-// ssm1_stream: the large-batch build (dt from dtv; ssm1_stream_dtw runs dt_proj itself, below) on sm_90 and newer, its state traffic moved by the bulk-copy engine
-// (traps on older chips, where the launcher never picks it). Block = 256 consumer threads and one producer warp (thread
+// ssm1_stream: the large-batch build (dt from dtv; ssm1_stream_dtw runs dt_proj itself, below) on sm_90 and newer, its
+// state traffic moved by the bulk-copy engine (traps on older chips, where the launcher never picks it). Block = 256 consumer threads and one producer warp (thread
 // 256); a block takes one channel chunk of cpi = 4096 / d_state channels (a contiguous 16 KB stretch of each row's
 // state) and a run of rows_per_block rows. Per row its producer issues five bulk loads (the state chunk, x, z and dt of
 // those channels, the row's B C) into a ring of SS1_STAGES stages, each with a full and an empty mbarrier. The
@@ -243,7 +243,8 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
         // producer
         if (t != CONS) return;
         const int bc_off = DTW ? 0 : dt_rank, bc_n = DTW ? dt_rank + 2 * d_state : 2 * d_state;
-        const unsigned tx = nch * d_state * 4 + (DTW ? 2 : 3) * nch * 4 + bc_n * 4;  // bytes per row: states, x z (dt), [dt_low_rank] B C
+        // bytes per row: states, x, z (, dt), (dt_low_rank,) B, C
+        const unsigned tx = nch * d_state * 4 + (DTW ? 2 : 3) * nch * 4 + bc_n * 4;
         for (int k = 0, r = rb; r < re; k++, r++) {
             int s = k % STAGES;
             if (k >= STAGES) mf_bar_wait(empty + s, ((k - STAGES) / STAGES) & 1);
