@@ -38,6 +38,26 @@ MF_DEVICE void mf_split_store4(__nv_bfloat16* hi, __nv_bfloat16* lo, size_t i, f
     }
 }
 
+// bfloat16 tensor-core helpers (sm_80+ mma.sync), shared by linear_bf16.cu and conv1d_update.cu.
+MF_DEVICE unsigned bf_bits(__nv_bfloat162 v) { return *reinterpret_cast<unsigned*>(&v); }
+
+// (v.x, v.y) -> hi = bf16x2 of the pair (v.x in the low half), lo = bf16x2 of what rounding left over.
+MF_DEVICE void bf_split2(float2 v, unsigned& hi, unsigned& lo) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(v.x, v.y);
+    float2 hf = __bfloat1622float2(h);
+    hi = bf_bits(h);
+    lo = bf_bits(__floats2bfloat162_rn(v.x - hf.x, v.y - hf.y));
+}
+
+MF_DEVICE unsigned bf_round2(float2 v) { return bf_bits(__floats2bfloat162_rn(v.x, v.y)); }
+
+// c (16 x 8, f32) += a (16 x 16, bf16, row) b (16 x 8, bf16, col)
+MF_DEVICE void bf_mma(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 // torch.nn.functional.softplus with its default threshold of 20.
 MF_DEVICE float mf_softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
 

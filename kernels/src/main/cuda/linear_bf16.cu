@@ -41,25 +41,6 @@ extern "C" __global__ void split_bf16(const float* __restrict__ w, __nv_bfloat16
     }
 }
 
-MF_DEVICE unsigned bf_bits(__nv_bfloat162 v) { return *reinterpret_cast<unsigned*>(&v); }
-
-// (v.x, v.y) -> hi = bf16x2 of the pair (v.x in the low half), lo = bf16x2 of what rounding left over.
-MF_DEVICE void bf_split2(float2 v, unsigned& hi, unsigned& lo) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(v.x, v.y);
-    float2 hf = __bfloat1622float2(h);
-    hi = bf_bits(h);
-    lo = bf_bits(__floats2bfloat162_rn(v.x - hf.x, v.y - hf.y));
-}
-
-MF_DEVICE unsigned bf_round2(float2 v) { return bf_bits(__floats2bfloat162_rn(v.x, v.y)); }
-
-// c (16 x 8, f32) += a (16 x 16, bf16, row) b (16 x 8, bf16, col)
-MF_DEVICE void bf_mma(float* c, const unsigned* a, unsigned b0, unsigned b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // One K tile (k0 .. k0 + 32) into a stage: x rows m0 .. m0 + BM (float32) and W rows o0 .. o0 + BN (bf16 hi, and lo
 // for bf16x3). Rows past n or out and columns past k_end are zero-filled; every 16-byte chunk lies wholly inside or
 // outside k_end (k_end is a multiple of 8).

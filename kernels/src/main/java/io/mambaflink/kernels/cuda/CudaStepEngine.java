@@ -38,7 +38,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Kernels per layer: [rmsnorm] + in_proj, [conv1d_update], then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
  * ssm2_update, gated_rmsnorm; then out_proj with the residual add. The bracketed kernels run only for buckets above
- * {@link LinearKernel#GEMV_MAX_ROWS} rows: below, the pre-norm and the conv step are fused into the in_proj GEMV and
+ * {@link LinearKernel#GEMV_MAX_ROWS} rows, where Mamba-1's conv step and x_proj are one kernel (conv_xproj, with the
+ * zeroing of its atomically summed output); below, the pre-norm and the conv step are fused into the in_proj GEMV and
  * dt_proj into ssm1_update, four launches per layer (dt_proj stays inside the state update up to
  * {@link #DT_FUSED_MAX_ROWS} rows, and inside ssm1_stream_dtw where that runs). Products on wgmma (sm_90a) read their
  * input as bf16 halves, which the norm or the state update before them writes ({@link #producersSplit}), else a
@@ -90,6 +91,11 @@ public final class CudaStepEngine implements StepEngine {
      * float32 that bf16_split_rows then splits ({@code -Dmambaflink.cuda.split-inputs=false}: the separate split).
      */
     private final boolean splitInputs;
+    /**
+     * Mamba-1's conv step and x_proj as one kernel above the GEMV's rows (conv_xproj; {@code
+     * -Dmambaflink.cuda.conv-xproj=false}: conv1d_update, then x_proj as a matmul).
+     */
+    private final boolean convXProj;
     /** Mamba-1 launches of up to this many rows run dt_proj inside the state update; see {@link #DT_FUSED_MAX_ROWS}. */
     private final int dtFusedMaxRows;
     /** Matrix products above the GEMV's rows in bfloat16 operands (EngineOptions.MatmulPrecision.BF16). */
@@ -173,6 +179,7 @@ public final class CudaStepEngine implements StepEngine {
         this.useGraphs = !"false".equals(System.getProperty("mambaflink.cuda.graphs"));
         this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
         this.splitInputs = !"false".equals(System.getProperty("mambaflink.cuda.split-inputs"));
+        this.convXProj = !"false".equals(System.getProperty("mambaflink.cuda.conv-xproj"));
         this.dtFusedMaxRows = Integer.getInteger("mambaflink.cuda.dt-fused-max-rows", DT_FUSED_MAX_ROWS);
         this.bf16Operands = options.matmul() == EngineOptions.MatmulPrecision.BF16;
         this.lanes = Math.max(2, Integer.getInteger("mambaflink.cuda.lanes", 2)); // before ctrlInts()
@@ -692,19 +699,30 @@ public final class CudaStepEngine implements StepEngine {
             DeviceWeights.Layer l = w.layers.get(li);
             // pre-norm, in_proj, conv window on x (Mamba-1: in_proj[:, :dInner]; Mamba-2: xBC = in_proj[:, dInner : dInner + convDim])
             int convLo = c.arch() == Arch.MAMBA1 ? 0 : dInner;
+            LinearKernel.Split xProjSplit = splits == null || c.arch() != Arch.MAMBA1 ? null : splits.get(l.xProj());
+            boolean xProjFused = convXProj && !small && !refKernels && xProjSplit != null
+                    && Conv1dUpdateKernel.xprojFits(states, stride, layout.convOffset(li), l.conv(), c.dConv(), convDim, dbcDim(), xProjSplit);
             if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
                 LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slots, states, stateRows, stride, layout.convOffset(li),
                         l.conv(), l.convBias(), convLo, convDim, c.dConv(), xcv, convDim);
                 ln.lin().launch(s, lv, nr, r, hid, dModel, l.norm(), eps, l.inProj(), null, l.inProjBias(), dModel, inProjDim,
                         pr, inProjDim, false, cf);
+            } else if (xProjFused) {
+                // the conv step and x_proj: [dt_low_rank | B | C] in one kernel
+                normLinear(ln, lv, l.norm(), l.inProj(), l.inProjBias(), inProjDim, pr);
+                conv.launchXProj(s, lv == LinearKernel.Variant.BF16X3, nr, r, slots, states, stateRows, stride, layout.convOffset(li),
+                        pr.slice("conv input", convLo), inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xcv, convDim, xProjSplit,
+                        dbcDim(), dbcv);
             } else {
                 normLinear(ln, lv, l.norm(), l.inProj(), l.inProjBias(), inProjDim, pr);
                 conv.launch(s, nr, r, slots, states, stateRows, stride, layout.convOffset(li), pr.slice("conv input", convLo),
                         inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xcv, convDim);
             }
             if (c.arch() == Arch.MAMBA1) {
-                // x_proj: [dt_low_rank | B | C]
-                matmul(ln, lv, xcv, convDim, l.xProj(), Dev.NONE, dInner, dbcDim(), dbcv, dbcDim(), false);
+                if (!xProjFused) {
+                    // x_proj: [dt_low_rank | B | C]
+                    matmul(ln, lv, xcv, convDim, l.xProj(), Dev.NONE, dInner, dbcDim(), dbcv, dbcDim(), false);
+                }
                 Dev dtW = l.dtProj();
                 boolean fast = !refKernels && Ssm1UpdateKernel.fastFits(c.dState(), stride, layout.ssmOffset(li), states);
                 if (!small && r > dtFusedMaxRows && !(fast && ssm1.streamsDt(r, c.dState(), c.dtRank()))) {

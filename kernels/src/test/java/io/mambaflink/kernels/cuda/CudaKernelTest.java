@@ -199,6 +199,65 @@ class CudaKernelTest {
         free(nr, sl, sVec, sScalar, x, cw, cb, xcVec, xcScalar);
     }
 
+    /**
+     * conv_xproj (the conv step with Mamba-1's x_proj fused in) against conv1d_update then linear_ref: windows and xc bit
+     * for bit, x_proj's outputs within the bf16x3 / bf16x1 bounds of the products; rows past n_rows untouched. Shapes:
+     * mamba-130m's (1536 channels, 80 outputs), a part-filled channel block and row block (200 channels, 300 of 320
+     * rows), an odd output count (37: a part-filled n tile and single atomics), the wide build (200 and 256 outputs).
+     */
+    @ParameterizedTest(name = "rows {0} of {1}, conv channels {2}, x_proj outputs {3}, bf16x3 {4}")
+    @CsvSource({"1000, 1024, 1536, 80, true", "64, 64, 1536, 80, false", "300, 320, 200, 37, true", "100, 128, 256, 200, true",
+        "9, 16, 64, 256, false", "2048, 2048, 1536, 96, true"})
+    void convXProjEqualsConvThenXProj(int n, int rows, int convDim, int nOut, boolean three) {
+        Conv1dUpdateKernel conv = new Conv1dUpdateKernel(device);
+        LinearKernel lin = new LinearKernel(device);
+        int dConv = 4;
+        int stride = convDim * dConv + 8;
+        int convOff = 4;
+        int slotsCap = rows + 3;
+        int xStride = convDim * 2 + 4;
+        int[] slots = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            slots[i] = (i * 5 + 2) % slotsCap;
+        }
+        float[] st0 = uniform(rnd, slotsCap * stride, 1);
+        Dev nr = rows(n);
+        Dev sl = upload("slots", slots);
+        Dev sRef = upload("states_ref", st0);
+        Dev sFused = upload("states_fused", st0);
+        Dev x = upload("x", uniform(rnd, rows * xStride, 1));
+        Dev cw = upload("conv_w", uniform(rnd, convDim * dConv, 0.5));
+        Dev cb = upload("conv_b", uniform(rnd, convDim, 0.1));
+        Dev w = upload("x_proj", uniform(rnd, nOut * convDim, 1 / Math.sqrt(convDim)));
+        LinearKernel.Split split = splitOf(w, nOut, convDim);
+        Dev xcRef = upload("xc_ref", new float[rows * convDim]);
+        Dev xcFused = upload("xc_fused", new float[rows * convDim]);
+        float[] sentinel = new float[rows * nOut];
+        java.util.Arrays.fill(sentinel, 7f);
+        Dev dRef = upload("dbc_ref", sentinel);
+        Dev dFused = upload("dbc_fused", sentinel);
+        assertThat(Conv1dUpdateKernel.xprojFits(sFused, stride, convOff, cw, dConv, convDim, nOut, split)).isTrue();
+        conv.launch(stream, nr, rows, sl, sRef, slotsCap, stride, convOff, x, xStride, cw, cb, convDim, dConv, xcRef, convDim);
+        lin.launch(stream, LinearKernel.Variant.REF, nr, rows, xcRef, convDim, Dev.NONE, 0f, w, Dev.NONE, convDim, nOut, dRef, nOut, false);
+        conv.launchXProj(stream, three, nr, rows, sl, sFused, slotsCap, stride, convOff, x, xStride, cw, cb, convDim, dConv, xcFused,
+                convDim, split, nOut, dFused);
+        Cu.sync("conv_xproj test", stream);
+        float[] xcF = download(xcFused);
+        float[] xcR = download(xcRef);
+        assertThat(bitDifference(java.util.Arrays.copyOf(xcF, n * convDim), java.util.Arrays.copyOf(xcR, n * convDim))).isNull();
+        assertThat(bitDifference(download(sFused), download(sRef))).isNull();
+        float[] dF = download(dFused);
+        double err = relErr(dF, download(dRef), 0, n * nOut);
+        System.out.printf("conv_xproj %s rows %d/%d channels %d outputs %d: max rel err %.3e%n", three ? "x3" : "x1", n, rows, convDim, nOut,
+                err);
+        assertThat(err).isLessThanOrEqualTo(three ? 3e-5 : 1e-2);
+        // rows past n_rows: zeroed with the bucket, never summed into
+        for (int i = n * nOut; i < rows * nOut; i++) {
+            assertThat(dF[i]).as("dbc past n_rows").isZero();
+        }
+        free(nr, sl, sRef, sFused, x, cw, cb, w, split.hi(), split.lo(), xcRef, xcFused, dRef, dFused);
+    }
+
     @Test
     void linearRejectsWrongShapesNamingTheTensor() {
         LinearKernel lin = new LinearKernel(device);
