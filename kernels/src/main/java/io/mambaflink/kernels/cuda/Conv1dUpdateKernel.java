@@ -25,7 +25,7 @@ public final class Conv1dUpdateKernel {
         for (int i = 0; i < 4; i++) {
             String name = xprojName(i);
             xproj[i] = device.function(name);
-            LinearKernel.allowSmem(xproj[i], name, xprojSmemBytes(i < 2 ? 2 : 1, i >= 2 ? XPROJ_MAX_OUT : XPROJ_NARROW_OUT));
+            LinearKernel.allowSmem(xproj[i], name, xprojSmemBytes(i % 2 == 0 ? 2 : 1, i >= 2 ? XPROJ_MAX_OUT : XPROJ_NARROW_OUT));
         }
     }
 

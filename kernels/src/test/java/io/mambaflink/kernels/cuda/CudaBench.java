@@ -339,7 +339,25 @@ public final class CudaBench {
                         dInner, vec);
                 report(vec ? "conv1d_update (float4)" : "conv1d_update (scalar)", rows, 8.0 * rows * convStride, launch, s, copy);
             }
-            CudaTestSupport.free(cst, cw);
+            // the conv step with x_proj fused in (conv_xproj, bf16x3) against the conv step then x_proj as a matmul; state
+            // bytes as above, so the two rows compare times
+            LinearKernel lin = new LinearKernel(device);
+            Dev xw = CudaTestSupport.upload("x_proj w", CudaTestSupport.uniform(rnd, Ssm1Operands.DBC * dInner, 1 / Math.sqrt(dInner)));
+            LinearKernel.Split xs = new LinearKernel.Split(CudaTestSupport.upload("x_proj hi", new float[Ssm1Operands.DBC * dInner / 2]),
+                    CudaTestSupport.upload("x_proj lo", new float[Ssm1Operands.DBC * dInner / 2]));
+            LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+            splitter.split(xw, (long) Ssm1Operands.DBC * dInner, xs);
+            splitter.finish();
+            report("conv1d_update, then x_proj (bf16x3)", rows, 8.0 * rows * convStride, () -> {
+                conv.launch(s, o.nr, rows, o.sl, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, true);
+                lin.launch(s, LinearKernel.Variant.BF16X3, o.nr, rows, o.z, dInner, Dev.NONE, 0f, xw, xs, Dev.NONE, dInner, Ssm1Operands.DBC,
+                        o.dbc, Ssm1Operands.DBC, false, null);
+            }, s, copy);
+            report("conv_xproj (bf16x3)", rows, 8.0 * rows * convStride, () -> conv.launchXProj(s, true, o.nr, rows, o.sl, cst, rows,
+                    convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, xs, Ssm1Operands.DBC, o.dbc), s, copy);
+            // (also measured 2026-11-22: 128 channels a block, half the atomic adds, two blocks per SM: 0.111 ms against 0.107;
+            // 8 windows in flight a thread at two blocks per SM: as fast as 4 at four)
+            CudaTestSupport.free(cst, cw, xw, xs.hi(), xs.lo());
             // (also measured 2026-11-22: streaming cache hints on the state 77%, 8 rows per block 57%, 2 rows per block at 8,
             // 12 or 16 blocks per SM 78%, 76%, 72% of copy bandwidth counting state bytes; the build below is at 78%)
             // ssm1_update with ssm1_stream turned off; "ssm1_stream" is what the launcher picks where it may (sm_90 and newer)

@@ -244,8 +244,8 @@ class CudaKernelTest {
         Cu.sync("conv_xproj test", stream);
         float[] xcF = download(xcFused);
         float[] xcR = download(xcRef);
-        assertThat(bitDifference(java.util.Arrays.copyOf(xcF, n * convDim), java.util.Arrays.copyOf(xcR, n * convDim))).isNull();
-        assertThat(bitDifference(download(sFused), download(sRef))).isNull();
+        assertThat(bitDifference(java.util.Arrays.copyOf(xcF, n * convDim), java.util.Arrays.copyOf(xcR, n * convDim))).as("xc").isEmpty();
+        assertThat(bitDifference(download(sFused), download(sRef))).as("conv windows").isEmpty();
         float[] dF = download(dFused);
         double err = relErr(dF, download(dRef), 0, n * nOut);
         System.out.printf("conv_xproj %s rows %d/%d channels %d outputs %d: max rel err %.3e%n", three ? "x3" : "x1", n, rows, convDim, nOut,
