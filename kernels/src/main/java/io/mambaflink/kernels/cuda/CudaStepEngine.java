@@ -38,8 +38,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Kernels per layer: [rmsnorm] + in_proj, [conv1d_update], then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
  * ssm2_update, gated_rmsnorm; then out_proj with the residual add. The bracketed kernels run only for buckets above
- * {@link LinearKernel#GEMV_MAX_ROWS} rows, where Mamba-1's conv step and x_proj are one kernel (conv_xproj, with the
- * zeroing of its atomically summed output); below, the pre-norm and the conv step are fused into the in_proj GEMV and
+ * {@link LinearKernel#GEMV_MAX_ROWS} rows (Mamba-1's conv step and x_proj are one kernel, conv_xproj, in launches of
+ * at least {@link #CONV_XPROJ_MIN_ROWS} rows, after the zeroing of its atomically summed output); below, the pre-norm and the conv step are fused into the in_proj GEMV and
  * dt_proj into ssm1_update, four launches per layer (dt_proj stays inside the state update up to
  * {@link #DT_FUSED_MAX_ROWS} rows, and inside ssm1_stream_dtw where that runs). Products on wgmma (sm_90a) read their
  * input as bf16 halves, which the norm or the state update before them writes ({@link #producersSplit}), else a
@@ -92,10 +92,16 @@ public final class CudaStepEngine implements StepEngine {
      */
     private final boolean splitInputs;
     /**
-     * Mamba-1's conv step and x_proj as one kernel above the GEMV's rows (conv_xproj; {@code
-     * -Dmambaflink.cuda.conv-xproj=false}: conv1d_update, then x_proj as a matmul).
+     * Mamba-1's conv step and x_proj as one kernel (conv_xproj) in launches of at least {@link #CONV_XPROJ_MIN_ROWS}
+     * rows ({@code -Dmambaflink.cuda.conv-xproj=false}: conv1d_update, then x_proj as a matmul, everywhere).
      */
     private final boolean convXProj;
+    /**
+     * conv_xproj's blocks are 64 rows tall: at 64 rows its 24 blocks (d_inner 1536) measured slower than the two kernels
+     * (H100, device ms 1.469 vs 1.434), from 512 rows faster (3.273 vs 3.361 at 512, 17.90 vs 18.25 at 4096); 128 and 256
+     * rows were not measured.
+     */
+    static final int CONV_XPROJ_MIN_ROWS = 512;
     /** Mamba-1 launches of up to this many rows run dt_proj inside the state update; see {@link #DT_FUSED_MAX_ROWS}. */
     private final int dtFusedMaxRows;
     /** Matrix products above the GEMV's rows in bfloat16 operands (EngineOptions.MatmulPrecision.BF16). */
@@ -700,7 +706,7 @@ public final class CudaStepEngine implements StepEngine {
             // pre-norm, in_proj, conv window on x (Mamba-1: in_proj[:, :dInner]; Mamba-2: xBC = in_proj[:, dInner : dInner + convDim])
             int convLo = c.arch() == Arch.MAMBA1 ? 0 : dInner;
             LinearKernel.Split xProjSplit = splits == null || c.arch() != Arch.MAMBA1 ? null : splits.get(l.xProj());
-            boolean xProjFused = convXProj && !small && !refKernels && xProjSplit != null
+            boolean xProjFused = convXProj && r >= CONV_XPROJ_MIN_ROWS && !refKernels && xProjSplit != null
                     && Conv1dUpdateKernel.xprojFits(states, stride, layout.convOffset(li), l.conv(), c.dConv(), convDim, dbcDim(), xProjSplit);
             if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
                 LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slots, states, stateRows, stride, layout.convOffset(li),

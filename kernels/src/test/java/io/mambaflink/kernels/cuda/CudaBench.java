@@ -233,8 +233,8 @@ public final class CudaBench {
      * lanes (-Dmambaflink.cuda.lanes=4) measured 6.61 / 10.71 / 21.07 ms at 1024 / 2048 / 4096 against two lanes' 5.59 /
      * 10.74 / 20.49, so they have no row here. From 1024 rows, Mamba-1 with ssm1_update in place of ssm1_stream; from
      * 128 rows, the separate bf16_split_rows pass in place of the producers writing the wgmma products' bf16 halves, and
-     * the wgmma products as one block per tile (wg_gemm) in place of the persistent wg_ws; above the GEMV's rows,
-     * Mamba-1's conv step and x_proj as two kernels (conv1d_update, then the matmul) in place of conv_xproj.
+     * the wgmma products as one block per tile (wg_gemm) in place of the persistent wg_ws; from 512 rows, Mamba-1's conv
+     * step and x_proj as two kernels (conv1d_update, then the matmul) in place of conv_xproj.
      */
     private static final List<Variant> VARIANTS = variants(EngineOptions.StateMode.RESIDENT, EngineOptions.MatmulPrecision.FLOAT32,
             EngineOptions.MatmulPrecision.BF16);
@@ -263,8 +263,10 @@ public final class CudaBench {
                         all),
                 new Variant("bf16, dt_proj as a matmul before ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream-dtw", "false"), 1024,
                         all),
-                new Variant("float32, conv and x_proj as two kernels", res, f32, Map.of("mambaflink.cuda.conv-xproj", "false"), wide, all),
-                new Variant("bf16, conv and x_proj as two kernels", res, bf16, Map.of("mambaflink.cuda.conv-xproj", "false"), wide, all),
+                new Variant("float32, conv and x_proj as two kernels", res, f32, Map.of("mambaflink.cuda.conv-xproj", "false"),
+                        CudaStepEngine.CONV_XPROJ_MIN_ROWS, all),
+                new Variant("bf16, conv and x_proj as two kernels", res, bf16, Map.of("mambaflink.cuda.conv-xproj", "false"),
+                        CudaStepEngine.CONV_XPROJ_MIN_ROWS, all),
                 new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all),
                 new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
                 new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
