@@ -53,23 +53,26 @@ extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const i
     xc[(size_t)r * xc_stride + ch] = mf_silu(acc);
 }
 
-// conv_xproj_*: Mamba-1's conv step and x_proj in one pass, for buckets above the GEMV's rows. Each block takes a tile
-// of CX_BM rows x CH channels: conv1d_update's float4 step on those windows (the same bits in xc and the windows), then
+// conv_xproj_*: Mamba-1's conv step and x_proj in one pass, for launches of 512 rows and more. Each block takes a tile
+// of CX_BM rows x CX_CH channels: conv1d_update's float4 step on those windows (the same bits in xc and the windows), then
 // the tile's share of x_proj on tensor cores, added atomically into dbc:
 //   dbc[r, o] += sum_{c in the tile} xc[r, c] W[o, c]      (dbc zeroed before the launch)
 // so xc is not read back from global memory for x_proj, and one launch replaces the conv and x_proj's split-K product.
 // The products are linear_bf16's: W as its bf16 split (hi, lo), xc split as it is written to shared memory; x3 takes
 // three products (float32-accurate, ~5e-6 relative measured), x1 one (bf16 operands). Sums arrive in any order
-// (atomics), as in the split-K products. H100, batch 4096, d_inner 1536, 80 outputs: 0.107 ms against 0.091 for the
-// conv alone and 0.116 for the conv then x_proj (CudaBench ssm).
+// (atomics), as in the split-K products. H100, batch 4096, d_inner 1536, 80 outputs (CudaBench ssm): 0.107 ms against
+// 0.091 for the conv alone and 0.116 for the conv then x_proj. Measured slower and not kept: 128-channel tiles (half
+// the atomic adds, two blocks per SM) 0.111 ms; 128-row tiles (half the W traffic, three blocks per SM) 0.113 ms.
 //
 // Shapes:  windows as conv1d_update (d_conv 4, each window 16-byte aligned); x (rows, conv_dim) stride x_stride; weight
 //          (conv_dim, 4), bias (conv_dim) or null; xc (rows, conv_dim) stride xc_stride; w_hi, w_lo (n_out, conv_dim) bf16
 //          row-major (conv_dim % 8 == 0, 16-byte aligned); dbc (rows, n_out) stride dbc_stride.
-// Launch:  grid (ceil(conv_dim / 64), ceil(rows / CX_BM)), block CX_THREADS; the *_w builds take n_out <= 256, the
-//          others n_out <= 96 (n tiles of 8 outputs, NTW of them per warp, two warps per 16 rows). Dynamic shared
-//          memory: (x3 ? 2 : 1) * (CX_BM + 16 * NTW) * (64 + 8) * 2 bytes.
+// Launch:  grid (ceil(conv_dim / CX_CH), ceil(rows / CX_BM)), block CX_THREADS; the *_w builds take n_out <= 256, the
+//          others n_out <= 96 (warps: 4 row tiles of 16 x 2, each warp NTW n tiles of 8 outputs). Dynamic shared
+//          memory: (x3 ? 2 : 1) * (CX_BM + 16 * NTW) * CX_LD * 2 bytes.
 #define CX_BM 64
+#define CX_CH 64
+#define CX_LD (CX_CH + 8)  // bf16 row stride in shared memory: a fragment's 8 rows start on 8 different 4-bank groups
 #define CX_THREADS 256
 #define CX_ROUND 4  // windows a thread loads before it computes them: 4 x 20 bytes in flight per thread
 
@@ -85,57 +88,58 @@ MF_DEVICE void cx_add2(float* p, float a, float b, bool both) {
     if (both) atomicAdd(p + 1, b);
 }
 
-template <int CH, int NTW, bool LO>
+template <int NTW, bool LO>
 MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __restrict__ slots, float* __restrict__ states,
                                long long state_stride, int conv_off, const float* __restrict__ x, int x_stride,
                                const float* __restrict__ weight, const float* __restrict__ bias, int conv_dim,
                                float* __restrict__ xc, int xc_stride, const __nv_bfloat16* __restrict__ w_hi,
                                const __nv_bfloat16* __restrict__ w_lo, int n_out, float* __restrict__ dbc, int dbc_stride) {
-    constexpr int LD = CH + 8;    // bf16 row stride in shared memory: a fragment's 8 rows start on 8 different 4-bank groups
-    constexpr int NB = 16 * NTW;  // W rows held: two warps share a row tile of 16, NTW n tiles of 8 each
+    constexpr int WM = CX_BM / 16;            // warps along the rows, one 16-row tile each
+    constexpr int WN = CX_THREADS / 32 / WM;  // warps sharing a row tile, NTW n tiles of 8 outputs each
+    constexpr int NB = 8 * WN * NTW;          // W rows held
     extern __shared__ __align__(16) unsigned char cx_smem[];
-    __nv_bfloat16* ah = reinterpret_cast<__nv_bfloat16*>(cx_smem);  // (CX_BM, LD) xc tile, hi
-    __nv_bfloat16* al = ah + CX_BM * LD;                          // (CX_BM, LD) lo (x3)
-    __nv_bfloat16* bh = al + (LO ? CX_BM * LD : 0);              // (NB, LD) W[:, c0 .. c0 + CH], hi
-    __nv_bfloat16* bl = bh + NB * LD;                             // (NB, LD) lo (x3)
+    __nv_bfloat16* ah = reinterpret_cast<__nv_bfloat16*>(cx_smem);  // (CX_BM, CX_LD) xc tile, hi
+    __nv_bfloat16* al = ah + CX_BM * CX_LD;                          // (CX_BM, CX_LD) lo (x3)
+    __nv_bfloat16* bh = al + (LO ? CX_BM * CX_LD : 0);              // (NB, CX_LD) W[:, c0 .. c0 + CX_CH], hi
+    __nv_bfloat16* bl = bh + NB * CX_LD;                             // (NB, CX_LD) lo (x3)
     int n = *n_rows;
     int m0 = blockIdx.y * CX_BM;
     if (m0 >= n) return;
-    int c0 = blockIdx.x * CH;
+    int c0 = blockIdx.x * CX_CH;
     int nt = (n_out + 7) / 8;
     // W's columns of this tile into shared memory while the conv runs; rows past n_out, columns past conv_dim zero
-    for (int i = threadIdx.x; i < nt * 8 * (CH / 8); i += CX_THREADS) {
-        int o = i / (CH / 8), kc = (i % (CH / 8)) * 8;
+    for (int i = threadIdx.x; i < nt * 8 * (CX_CH / 8); i += CX_THREADS) {
+        int o = i / (CX_CH / 8), kc = (i % (CX_CH / 8)) * 8;
         bool ok = o < n_out && c0 + kc < conv_dim;
         size_t off = ok ? (size_t)o * conv_dim + c0 + kc : 0;
-        cp_async16(bh + o * LD + kc, w_hi + off, ok ? 16 : 0);
-        if (LO) cp_async16(bl + o * LD + kc, w_lo + off, ok ? 16 : 0);
+        cp_async16(bh + o * CX_LD + kc, w_hi + off, ok ? 16 : 0);
+        if (LO) cp_async16(bl + o * CX_LD + kc, w_lo + off, ok ? 16 : 0);
     }
     cp_async_commit();
 
-    // the conv: this thread's channel is fixed (CX_THREADS % CH == 0), its rows step by CX_THREADS / CH
-    int ch = threadIdx.x % CH;
+    // the conv: this thread's channel is fixed, its rows step by CX_THREADS / CX_CH, CX_ROUND of them per round
+    static_assert(CX_THREADS % CX_CH == 0 && CX_BM % (CX_ROUND * (CX_THREADS / CX_CH)) == 0, "whole rounds of rows");
+    int ch = threadIdx.x % CX_CH;
     int c = c0 + ch;
     bool c_ok = c < conv_dim;
     float4 wt = c_ok ? __ldg(reinterpret_cast<const float4*>(weight) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
     float b0 = c_ok && bias ? bias[c] : 0.0f;
 #pragma unroll 1
-    for (int r0 = threadIdx.x / CH; r0 < CX_BM; r0 += CX_ROUND * (CX_THREADS / CH)) {
+    for (int r0 = threadIdx.x / CX_CH; r0 < CX_BM; r0 += CX_ROUND * (CX_THREADS / CX_CH)) {
         float4 v[CX_ROUND];
         float xn[CX_ROUND];
         float4* win[CX_ROUND];
 #pragma unroll
         for (int q = 0; q < CX_ROUND; q++) {
-            int row = m0 + r0 + q * (CX_THREADS / CH);
-            bool ok = c_ok && r0 + q * (CX_THREADS / CH) < CX_BM && row < n;
+            int row = m0 + r0 + q * (CX_THREADS / CX_CH);
+            bool ok = c_ok && row < n;
             win[q] = ok ? reinterpret_cast<float4*>(states + (long long)slots[row] * state_stride + conv_off) + c : nullptr;
             v[q] = ok ? *win[q] : make_float4(0.f, 0.f, 0.f, 0.f);
             xn[q] = ok ? x[(size_t)row * x_stride + c] : 0.0f;
         }
 #pragma unroll
         for (int q = 0; q < CX_ROUND; q++) {
-            int r = r0 + q * (CX_THREADS / CH);
-            if (r >= CX_BM) break;
+            int r = r0 + q * (CX_THREADS / CX_CH);
             float out = 0.0f;
             if (win[q]) {
                 out = mf_silu(conv4_step(v[q], wt, b0, xn[q]));
@@ -143,28 +147,28 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
                 xc[(size_t)(m0 + r) * xc_stride + c] = out;
             }
             __nv_bfloat16 h = __float2bfloat16_rn(out);
-            ah[r * LD + ch] = h;
-            if (LO) al[r * LD + ch] = __float2bfloat16_rn(out - __bfloat162float(h));
+            ah[r * CX_LD + ch] = h;
+            if (LO) al[r * CX_LD + ch] = __float2bfloat16_rn(out - __bfloat162float(h));
         }
     }
     cp_async_wait<0>();
     __syncthreads();
 
-    // x_proj's share: warp w takes rows (w % 4) * 16 .. + 16 and the n tiles j = w / 4, w / 4 + 2, ...
+    // x_proj's share: warp w takes rows (w % WM) * 16 .. + 16 and the n tiles j = w / WM, w / WM + WN, ...
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int g = lane >> 2, t = lane & 3;
-    int mt = warp % 4, nh = warp / 4;
+    int mt = warp % WM, nh = warp / WM;
     float acc[NTW][4];
 #pragma unroll
     for (int j = 0; j < NTW; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) acc[j][e] = 0.0f;
-    const unsigned* a_hi = reinterpret_cast<const unsigned*>(ah + (mt * 16 + g) * LD + 2 * t);
-    const unsigned* a_lo = reinterpret_cast<const unsigned*>(al + (mt * 16 + g) * LD + 2 * t);
+    const unsigned* a_hi = reinterpret_cast<const unsigned*>(ah + (mt * 16 + g) * CX_LD + 2 * t);
+    const unsigned* a_lo = reinterpret_cast<const unsigned*>(al + (mt * 16 + g) * CX_LD + 2 * t);
 #pragma unroll
-    for (int kk = 0; kk < CH; kk += 16) {
+    for (int kk = 0; kk < CX_CH; kk += 16) {
         // A fragments: (row g, k 2t), (row g + 8), (row g, k 2t + 8), (row g + 8, k 2t + 8); word offsets
-        int o[4] = {kk / 2, 8 * LD / 2 + kk / 2, kk / 2 + 4, 8 * LD / 2 + kk / 2 + 4};
+        int o[4] = {kk / 2, 8 * CX_LD / 2 + kk / 2, kk / 2 + 4, 8 * CX_LD / 2 + kk / 2 + 4};
         unsigned fh[4], fl[4];
 #pragma unroll
         for (int q = 0; q < 4; q++) {
@@ -173,9 +177,9 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
         }
 #pragma unroll
         for (int j = 0; j < NTW; j++) {
-            int jt = nh + 2 * j;
+            int jt = nh + WN * j;
             if (jt >= nt) break;
-            int wo = (jt * 8 + g) * (LD / 2) + kk / 2 + t;
+            int wo = (jt * 8 + g) * (CX_LD / 2) + kk / 2 + t;
             const unsigned* wh = reinterpret_cast<const unsigned*>(bh);
             unsigned h0 = wh[wo], h1 = wh[wo + 4];
             if (LO) {
@@ -188,7 +192,7 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
     }
 #pragma unroll
     for (int j = 0; j < NTW; j++) {
-        int jt = nh + 2 * j;
+        int jt = nh + WN * j;
         if (jt >= nt) break;
         int col = jt * 8 + 2 * t;
         if (col >= n_out) continue;
@@ -211,7 +215,7 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
 
 // Four blocks per SM for the narrow builds (at most 64 registers; their 46 KB of shared memory fit four times), two for
 // the wide ones (64 accumulators a thread).
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x3(CX_ARGS) { conv_xproj_tile<64, 6, true>(CX_PASS); }
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x1(CX_ARGS) { conv_xproj_tile<64, 6, false>(CX_PASS); }
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x3_w(CX_ARGS) { conv_xproj_tile<64, 16, true>(CX_PASS); }
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x1_w(CX_ARGS) { conv_xproj_tile<64, 16, false>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x3(CX_ARGS) { conv_xproj_tile<6, true>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x1(CX_ARGS) { conv_xproj_tile<6, false>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x3_w(CX_ARGS) { conv_xproj_tile<16, true>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x1_w(CX_ARGS) { conv_xproj_tile<16, false>(CX_PASS); }

@@ -358,7 +358,8 @@ public final class CudaBench {
             report("conv_xproj (bf16x3)", rows, 8.0 * rows * convStride, () -> conv.launchXProj(s, true, o.nr, rows, o.sl, cst, rows,
                     convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, xs, Ssm1Operands.DBC, o.dbc), s, copy);
             // (also measured 2026-11-22: 128 channels a block, half the atomic adds, two blocks per SM: 0.111 ms against 0.107;
-            // 8 windows in flight a thread at two blocks per SM: as fast as 4 at four)
+            // 128 rows a block, half the W traffic, three blocks per SM: 0.113; 8 windows in flight a thread at two blocks per
+            // SM: as fast as 4 at four)
             CudaTestSupport.free(cst, cw, xw, xs.hi(), xs.lo());
             // (also measured 2026-11-22: streaming cache hints on the state 77%, 8 rows per block 57%, 2 rows per block at 8,
             // 12 or 16 blocks per SM 78%, 76%, 72% of copy bandwidth counting state bytes; the build below is at 78%)
