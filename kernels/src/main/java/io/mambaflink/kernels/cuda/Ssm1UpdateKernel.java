@@ -46,8 +46,9 @@ public final class Ssm1UpdateKernel {
     /** dt_rank up to which ssm1_stream_dtw keeps a channel's dt_proj row in registers (SS1_DTW_MAX in the kernel). */
     private static final int STREAM_DTW_MAX_RANK = 48;
 
+    /** ssm1_stream from {@link #STREAM_MIN_ROWS} rows, or from {@code -Dmambaflink.cuda.ssm1-stream-min-rows}. */
     public Ssm1UpdateKernel(CudaDevice device) {
-        this(device, STREAM_MIN_ROWS);
+        this(device, Integer.getInteger("mambaflink.cuda.ssm1-stream-min-rows", STREAM_MIN_ROWS));
     }
 
     /** As above, with ssm1_stream from {@code streamMinRows} rows (tests take it at small batches). */

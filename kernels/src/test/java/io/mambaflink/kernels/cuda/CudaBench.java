@@ -267,6 +267,8 @@ public final class CudaBench {
                         CudaStepEngine.CONV_XPROJ_MIN_ROWS, all),
                 new Variant("bf16, conv and x_proj as two kernels", res, bf16, Map.of("mambaflink.cuda.conv-xproj", "false"),
                         CudaStepEngine.CONV_XPROJ_MIN_ROWS, all),
+                new Variant("float32, ssm1_stream from 256 rows", res, f32, Map.of("mambaflink.cuda.ssm1-stream-min-rows", "256"), 512, 1024),
+                new Variant("bf16, ssm1_stream from 256 rows", res, bf16, Map.of("mambaflink.cuda.ssm1-stream-min-rows", "256"), 512, 1024),
                 new Variant("float32, 4 output-copy threads", res, f32, Map.of("mambaflink.cuda.output-threads", "4"), 512, all),
                 new Variant("float32, ssm1_update instead of ssm1_stream", res, f32, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
                 new Variant("bf16, ssm1_update instead of ssm1_stream", res, bf16, Map.of("mambaflink.cuda.ssm1-stream", "false"), 1024, all),
