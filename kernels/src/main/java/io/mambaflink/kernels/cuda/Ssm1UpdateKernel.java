@@ -20,7 +20,9 @@ public final class Ssm1UpdateKernel {
      * Rows of one launch from which ssm1_stream takes over from ssm1_update: with two lanes, a batch bucket of 2048 and
      * more. Measured in the Mamba-1 130M step on the H100 (device ms, ssm1_update -> ssm1_stream at 512 rows a launch and
      * more, same call): bucket 512 (one lane) 3.504 -> 3.573, 1024 (two lanes of 512) 5.571 -> 5.481, 2048 10.640 ->
-     * 10.609, 4096 20.227 -> 19.885; the gains at 1024 and 2048 are within the noise, the loss at 512 too.
+     * 10.609, 4096 20.227 -> 19.885; the gains at 1024 and 2048 are within the noise, the loss at 512 too. With dt_proj
+     * inside (ssm1_stream_dtw, so no dt_proj matmul) from 256 rows ({@code -Dmambaflink.cuda.ssm1-stream-min-rows=256}),
+     * measured later: 3.479 vs 3.261 at 512, 5.434 vs 5.278 at 1024 (bf16 2.973 vs 2.724, 4.715 vs 4.546): still slower.
      */
     static final int STREAM_MIN_ROWS = 1024;
     /** Rows each ssm1_stream block streams (4, 16 and 64 measured; 16 the fastest in the step at 1024 - 4096 rows). */
