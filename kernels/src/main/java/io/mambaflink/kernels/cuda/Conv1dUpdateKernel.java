@@ -67,12 +67,8 @@ public final class Conv1dUpdateKernel {
     private static void check(String name, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride, int convOff,
             Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride) {
         nRows.checkVector(name, 1);
-        slots.checkVector(name, rows);
-        states.checkMatrix(name, stateRows, stateStride, stateStride);
-        if (convOff < 0 || convOff + (long) convDim * dConv > stateStride) {
-            throw new IllegalArgumentException(name + ": conv window (" + convDim + ", " + dConv + ") at " + convOff
-                    + " does not fit a state of " + stateStride + " floats");
-        }
+        Dev.checkStateRegion(name, slots, rows, states, stateRows, stateStride, convOff, (long) convDim * dConv,
+                "conv window (" + convDim + ", " + dConv + ")");
         x.checkMatrix(name, rows, convDim, xStride);
         weight.checkMatrix(name, convDim, dConv, dConv);
         bias.checkOptionalVector(name, convDim);

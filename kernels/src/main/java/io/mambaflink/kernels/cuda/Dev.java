@@ -66,6 +66,19 @@ public record Dev(String name, CUdeviceptr ptr, long offset, long floats) {
         return isNone() ? this : checkVector(kernel, n);
     }
 
+    /**
+     * Throws unless a kernel's state-pool operands fit: {@code slots} holds the batch's {@code rows} slots, {@code states}
+     * a pool of (stateRows, stateStride), and each state the region {@code what} ({@code floats} floats) at {@code offset}.
+     */
+    static void checkStateRegion(String kernel, Dev slots, int rows, Dev states, long stateRows, long stateStride, long offset,
+            long floats, String what) {
+        slots.checkVector(kernel, rows);
+        states.checkMatrix(kernel, stateRows, stateStride, stateStride);
+        if (offset < 0 || offset + floats > stateStride) {
+            throw new IllegalArgumentException(kernel + ": " + what + " at " + offset + " does not fit a state of " + stateStride + " floats");
+        }
+    }
+
     Pointer arg() {
         return Pointer.to(ptr);
     }

@@ -432,12 +432,8 @@ public final class LinearKernel {
             if (v != Variant.GEMV) {
                 throw new IllegalArgumentException(name + ": only linear_gemv fuses the conv step");
             }
-            conv.slots().checkVector(name, rows);
-            conv.states().checkMatrix(name, conv.stateRows(), conv.stateStride(), conv.stateStride());
-            if (conv.convOff() < 0 || conv.convOff() + (long) conv.convDim() * conv.dConv() > conv.stateStride()) {
-                throw new IllegalArgumentException(name + ": conv window (" + conv.convDim() + ", " + conv.dConv() + ") at " + conv.convOff()
-                        + " does not fit a state of " + conv.stateStride() + " floats");
-            }
+            Dev.checkStateRegion(name, conv.slots(), rows, conv.states(), conv.stateRows(), conv.stateStride(), conv.convOff(),
+                    (long) conv.convDim() * conv.dConv(), "conv window (" + conv.convDim() + ", " + conv.dConv() + ")");
             if (conv.convLo() < 0 || conv.convLo() + conv.convDim() > out) {
                 throw new IllegalArgumentException(name + ": conv channels " + conv.convLo() + ".." + (conv.convLo() + conv.convDim())
                         + " outside the " + out + " outputs");

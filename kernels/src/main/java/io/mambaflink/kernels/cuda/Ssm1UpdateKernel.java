@@ -134,12 +134,8 @@ public final class Ssm1UpdateKernel {
             Dev z, int zStride, int dInner, int dState, int dtRank, Dev y, int yStride, LinearKernel.Split yHalves) {
         String name = !useFast ? "ssm1_update_ref" : dtW.isNone() ? "ssm1_update" : "ssm1_update_dtw";
         nRows.checkVector(name, 1);
-        slots.checkVector(name, rows);
-        states.checkMatrix(name, stateRows, stateStride, stateStride);
-        if (ssmOff < 0 || ssmOff + (long) dInner * dState > stateStride) {
-            throw new IllegalArgumentException(name + ": SSM state (" + dInner + ", " + dState + ") at " + ssmOff
-                    + " does not fit a state of " + stateStride + " floats");
-        }
+        Dev.checkStateRegion(name, slots, rows, states, stateRows, stateStride, ssmOff, (long) dInner * dState,
+                "SSM state (" + dInner + ", " + dState + ")");
         xc.checkMatrix(name, rows, dInner, xcStride);
         dbc.checkMatrix(name, rows, dtRank + 2L * dState, dbcStride);
         if (dtW.isNone()) {

@@ -32,15 +32,11 @@ public final class Ssm2UpdateKernel {
         String name = useFast ? "ssm2_update" : "ssm2_update_ref";
         int dInner = nHeads * headDim;
         nRows.checkVector(name, 1);
-        slots.checkVector(name, rows);
-        states.checkMatrix(name, stateRows, stateStride, stateStride);
         if (nGroups <= 0 || nHeads % nGroups != 0) {
             throw new IllegalArgumentException(name + ": n_heads " + nHeads + " is not a multiple of n_groups " + nGroups);
         }
-        if (ssmOff < 0 || ssmOff + (long) dInner * dState > stateStride) {
-            throw new IllegalArgumentException(name + ": SSM state (" + nHeads + ", " + headDim + ", " + dState + ") at " + ssmOff
-                    + " does not fit a state of " + stateStride + " floats");
-        }
+        Dev.checkStateRegion(name, slots, rows, states, stateRows, stateStride, ssmOff, (long) dInner * dState,
+                "SSM state (" + nHeads + ", " + headDim + ", " + dState + ")");
         xc.checkMatrix(name, rows, dInner + 2L * nGroups * dState, xcStride);
         proj.checkMatrix(name, rows, (long) dtOff + nHeads, projStride);
         dtBias.checkVector(name, nHeads);
