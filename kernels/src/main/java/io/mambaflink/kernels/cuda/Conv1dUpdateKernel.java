@@ -6,7 +6,8 @@ import jcuda.driver.CUstream;
 
 /**
  * Launcher of conv1d_update.cu: {@code conv1d_update} (shift each stream's conv window, depthwise conv, silu) and
- * {@code conv_xproj_*} (the same step with Mamba-1's x_proj fused in, for buckets above the GEMV's rows).
+ * {@code conv_xproj_*} (the same step with Mamba-1's x_proj fused in, which the engine runs in launches of
+ * {@link CudaStepEngine#CONV_XPROJ_MIN_ROWS} rows and more).
  */
 public final class Conv1dUpdateKernel {
     static final String NAME = "conv1d_update";
