@@ -72,24 +72,10 @@ MF_DEVICE void wg_mma_ss256(float* d, unsigned long long da, unsigned long long 
         : "l"(da), "l"(db), "r"(1));
 }
 
-// d (64 x 96 f32 per warpgroup, 48 per thread) += a (64 x 16, shared: desc a) b (16 x 96, shared: desc b)
-MF_DEVICE void wg_mma_ss96(float* d, unsigned long long da, unsigned long long db) {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "setp.ne.b32 p, %50, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}, %48, %49, p, 1, 1, 0, 0;\n"
-        "}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
-        : "l"(da), "l"(db), "r"(1));
-}
-
-// d += a b for a 64 x BN warpgroup tile (BN 96, 128 or 256)
+// d += a b for a 64 x BN warpgroup tile (BN 128 or 256)
 template <int BN>
 MF_DEVICE void wg_mma(float* d, unsigned long long da, unsigned long long db) {
     if (BN == 256) wg_mma_ss256(d, da, db);
-    else if (BN == 96) wg_mma_ss96(d, da, db);
     else wg_mma_ss(d, da, db);
 }
 
@@ -348,7 +334,7 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
 
 #define WS_PASS n_rows, x_hi, x_lo, w_hi, w_lo, bias, in, out, y, y_stride, accumulate
 
-// x3 with K tiles of 32 (64-byte swizzle), x1 with 64: 192 KB of stages at BN 128 and 256.
+// x3 with K tiles of 32 (64-byte swizzle), x1 with 64: every build 192 KB of stages.
 extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3(WG_ARGS) { wg_ws<true, 128, 32, 6>(WS_PASS); }
 
 extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1(WG_ARGS) { wg_ws<false, 128, 64, 6>(WS_PASS); }
@@ -356,9 +342,3 @@ extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1(WG_ARGS) { wg_ws<f
 extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3_n256(WG_ARGS) { wg_ws<true, 256, 32, 4>(WS_PASS); }
 
 extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1_n256(WG_ARGS) { wg_ws<false, 256, 64, 4>(WS_PASS); }
-
-// 128 x 96 tiles, for products whose 128 x 128 tiles leave SMs idle in their last wave (768 outputs: 8 tiles a row block
-// instead of 6); 6 stages of 168 KB.
-extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3_n96(WG_ARGS) { wg_ws<true, 96, 32, 6>(WS_PASS); }
-
-extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1_n96(WG_ARGS) { wg_ws<false, 96, 64, 6>(WS_PASS); }

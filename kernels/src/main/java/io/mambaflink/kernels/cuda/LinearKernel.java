@@ -122,12 +122,10 @@ public final class LinearKernel {
     /** Their 128 x 256 tile builds [x3, x1], or null (also with -Dmambaflink.cuda.wgmma-n256=false). */
     private final CUfunction[] wg256;
     /**
-     * The persistent, warp-specialized builds [x3, x1, x3_n256, x1_n256, x3_n96, x1_n96] (wg_ws_*), which run the wgmma
-     * products unless -Dmambaflink.cuda.wgmma-ws=false; or null.
+     * The persistent, warp-specialized builds [x3, x1, x3_n256, x1_n256] (wg_ws_*), which run the wgmma products unless
+     * -Dmambaflink.cuda.wgmma-ws=false; or null.
      */
     private final CUfunction[] ws;
-    /** Whether {@link #wsWidth} may pick the 128 x 96 tiles (-Dmambaflink.cuda.wgmma-n96=false: never). */
-    private final boolean ws96;
     private final CUfunction wgSplitRows;
     /** x's bf16 halves for the wgmma products, (rows, in) each; null: the mma.sync kernels run instead. */
     private Split xSplit;
@@ -160,22 +158,20 @@ public final class LinearKernel {
                 this.wg256 = null;
             }
             if (!"false".equals(System.getProperty("mambaflink.cuda.wgmma-ws"))) {
-                this.ws = new CUfunction[WS_WIDTHS.length * 2];
-                for (int i = 0; i < ws.length; i++) {
-                    String name = wsName(i % 2 == 0, WS_WIDTHS[i / 2]);
+                this.ws = new CUfunction[4];
+                for (int i = 0; i < 4; i++) {
+                    String name = wsName(i % 2 == 0, i < 2 ? 128 : 256);
                     ws[i] = device.function(name);
-                    allowSmem(ws[i], name, wsSmemBytes(i % 2 == 0, WS_WIDTHS[i / 2]));
+                    allowSmem(ws[i], name, wsSmemBytes(i % 2 == 0, i < 2 ? 128 : 256));
                 }
             } else {
                 this.ws = null;
             }
-            this.ws96 = !"false".equals(System.getProperty("mambaflink.cuda.wgmma-n96"));
             this.wgSplitRows = device.function("bf16_split_rows");
         } else {
             this.wg = null;
             this.wg256 = null;
             this.ws = null;
-            this.ws96 = false;
             this.wgSplitRows = null;
         }
         allowSmem(tcBig, "linear_tf32x3_big", smemBytes(true));
@@ -237,37 +233,19 @@ public final class LinearKernel {
         return stages * (three ? 2 : 1) * (128 + bn) * 64 * 2 + 1024;
     }
 
-    /** Tile widths of the wg_ws_* builds, in the order of {@link #ws} (x3 and x1 each). */
-    private static final int[] WS_WIDTHS = {128, 256, 96};
-
     /** The wg_ws_* build of a product: x3 or x1, 128 x bn tiles. */
     static String wsName(boolean three, int bn) {
-        return (three ? "wg_ws_x3" : "wg_ws_x1") + (bn == 128 ? "" : "_n" + bn);
+        return (three ? "wg_ws_x3" : "wg_ws_x1") + (bn == 256 ? "_n256" : "");
     }
 
     /**
-     * wg_ws_*'s dynamic shared memory: stages (x3: K tiles of 32; x1: of 64; 6 at bn 96 and 128, 4 at 256), 1 KB for
-     * alignment, 16 bytes of barriers per stage.
+     * wg_ws_*'s dynamic shared memory: 192 KB of stages (x3: K tiles of 32, 6 stages at bn 128, 4 at 256; x1: K tiles
+     * of 64, 6 and 4), 1 KB for alignment, 16 bytes of barriers per stage.
      */
     static int wsSmemBytes(boolean three, int bn) {
         int bk = three ? 32 : 64;
         int stages = bn == 256 ? 4 : 6;
         return stages * (three ? 2 : 1) * (128 + bn) * bk * 2 + 1024 + 16 * stages;
-    }
-
-    /**
-     * The tile width a wg_ws product takes: 256 where those tiles fill the device ({@link #wgWide}), else 96 where its
-     * last wave of tiles ends sooner than with 128 (waves x width smaller: out_proj's 768 outputs at 2048 rows are 96
-     * tiles of 128, one part-filled wave on 132 SMs, or 128 tiles of 96), else 128.
-     */
-    int wsWidth(int rows, int out) {
-        if (wgWide(rows, out)) {
-            return 256;
-        }
-        int rowBlocks = (rows + 127) / 128;
-        int waves128 = (rowBlocks * ((out + 127) / 128) + multiprocessors - 1) / multiprocessors;
-        int waves96 = (rowBlocks * ((out + 95) / 96) + multiprocessors - 1) / multiprocessors;
-        return ws96 && waves96 * 96 < waves128 * 128 ? 96 : 128;
     }
 
     /** wg_ws_*'s grid: one block per SM, or per tile where there are fewer (tiles of the bucket's rows). */
@@ -319,13 +297,12 @@ public final class LinearKernel {
         Pointer p = Pointer.to(nRows.arg(), xSplit.hi().arg(), xSplit.lo().arg(), split.hi().arg(), split.lo().arg(), bias.arg(),
                 Pointer.to(new int[] {in}), Pointer.to(new int[] {out}), y.arg(), Pointer.to(new int[] {yStride}),
                 Pointer.to(new int[] {accumulate ? 1 : 0}), Pointer.to(new int[] {in}));
+        int bn = wgWide(rows, out) ? 256 : 128;
         if (ws != null) {
-            int bn = wsWidth(rows, out);
-            int wi = 2 * (bn == 128 ? 0 : bn == 256 ? 1 : 2) + (three ? 0 : 1); // WS_WIDTHS' order
-            Cu.launch(wsName(three, bn), ws[wi], wsBlocks(rows, out, bn, multiprocessors), 1, 1, 384, wsSmemBytes(three, bn), s, p);
+            Cu.launch(wsName(three, bn), ws[(three ? 0 : 1) + (bn == 256 ? 2 : 0)], wsBlocks(rows, out, bn, multiprocessors), 1, 1, 384,
+                    wsSmemBytes(three, bn), s, p);
             return;
         }
-        int bn = wgWide(rows, out) ? 256 : 128;
         Cu.launch((three ? "wg_gemm_x3" : "wg_gemm_x1") + (bn == 256 ? "_n256" : ""), (bn == 256 ? wg256 : wg)[three ? 0 : 1],
                 (out + bn - 1) / bn, (rows + 127) / 128, 1, 256, wgSmemBytes(three, bn), s, p);
     }

@@ -255,8 +255,6 @@ public final class CudaBench {
                 new Variant("bf16, two lanes", res, bf16, Map.of(lanes, "32"), 64, all),
                 new Variant("float32, wgmma 128 x 128 tiles only", res, f32, Map.of(wideTiles, "false"), 64, all),
                 new Variant("bf16, wgmma 128 x 128 tiles only", res, bf16, Map.of(wideTiles, "false"), 64, all),
-                new Variant("float32, no wgmma 128 x 96 tiles", res, f32, Map.of("mambaflink.cuda.wgmma-n96", "false"), 512, all),
-                new Variant("bf16, no wgmma 128 x 96 tiles", res, bf16, Map.of("mambaflink.cuda.wgmma-n96", "false"), 512, all),
                 new Variant("float32, wgmma one block per tile (wg_gemm)", res, f32, Map.of("mambaflink.cuda.wgmma-ws", "false"), 128, all),
                 new Variant("bf16, wgmma one block per tile (wg_gemm)", res, bf16, Map.of("mambaflink.cuda.wgmma-ws", "false"), 128, all),
                 new Variant("float32, dt_proj as a matmul from 9 rows", res, f32,

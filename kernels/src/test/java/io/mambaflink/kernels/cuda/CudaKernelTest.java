@@ -62,7 +62,7 @@ class CudaKernelTest {
         "1000, 1024, 768, 1000, false", "4096, 4096, 768, 768, true", "37, 64, 5, 29, false", "512, 512, 1536, 768, true",
         "700, 1024, 6, 50, false", "130, 256, 40, 77, true", "129, 512, 768, 50280, false", "2048, 2048, 1536, 768, true",
         "1000, 1024, 48, 3072, false", "700, 1024, 768, 5000, false", "2000, 2048, 1536, 80, false", "500, 512, 1536, 80, true",
-        "100, 128, 48, 96, false", "1500, 1536, 768, 1000, false"})
+        "100, 128, 48, 96, false"})
     void linearVersionsAgree(int n, int rows, int in, int out, boolean accumulate) {
         LinearKernel lin = new LinearKernel(device);
         RmsNormKernel norm = new RmsNormKernel(device);
