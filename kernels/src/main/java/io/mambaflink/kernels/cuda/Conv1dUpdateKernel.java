@@ -14,9 +14,9 @@ public final class Conv1dUpdateKernel {
     /** Rows and channels of one conv_xproj block (CX_BM, CX_CH in conv1d_update.cu). */
     private static final int XPROJ_ROWS = 64;
     private static final int XPROJ_CHANNELS = 64;
-    /** x_proj outputs the narrow conv_xproj builds take (6 n tiles of 8 per warp, two warps per row tile); the _w builds 256. */
+    /** x_proj outputs the narrow conv_xproj builds take (6 n tiles of 8 a warp, two warps a row tile); the _w builds 256. */
     private static final int XPROJ_NARROW_OUT = 96;
-    static final int XPROJ_MAX_OUT = 256;
+    private static final int XPROJ_MAX_OUT = 256;
     private final CUfunction fn;
     /** conv_xproj builds [x3, x1, x3_w, x1_w]. */
     private final CUfunction[] xproj = new CUfunction[4];
@@ -85,7 +85,8 @@ public final class Conv1dUpdateKernel {
      * True when {@link #launchXProj} takes a layer: float4 windows ({@link #vec4}), channels a multiple of 8 (W's rows in
      * 16-byte pieces) and at most {@link #XPROJ_MAX_OUT} x_proj outputs.
      */
-    static boolean xprojFits(Dev states, long stateStride, int convOff, Dev weight, int dConv, int convDim, int nOut, LinearKernel.Split w) {
+    static boolean xprojFits(Dev states, long stateStride, int convOff, Dev weight, int dConv, int convDim, int nOut,
+            LinearKernel.Split w) {
         return vec4(states, stateStride, convOff, weight, dConv) && convDim % 8 == 0 && nOut <= XPROJ_MAX_OUT && w != null
                 && w.hi().aligned16() && w.lo().aligned16();
     }
@@ -112,8 +113,8 @@ public final class Conv1dUpdateKernel {
         xProj.lo().checkMatrix(name, nOut, convDim / 2, convDim / 2);
         dbc.checkMatrix(name, rows, nOut, nOut);
         Cu.zeroAsync(name + " output " + dbc.name(), dbc.ptr(), (long) rows * nOut, s);
-        Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}), Pointer.to(new int[] {convOff}),
-                x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), bias.arg(), Pointer.to(new int[] {convDim}), xc.arg(),
+        Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
+                Pointer.to(new int[] {convOff}), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), bias.arg(), Pointer.to(new int[] {convDim}), xc.arg(),
                 Pointer.to(new int[] {xcStride}), xProj.hi().arg(), three ? xProj.lo().arg() : Dev.NONE.arg(), Pointer.to(new int[] {nOut}),
                 dbc.arg(), Pointer.to(new int[] {nOut}));
         Cu.launch(name, xproj[build], (convDim + XPROJ_CHANNELS - 1) / XPROJ_CHANNELS, (rows + XPROJ_ROWS - 1) / XPROJ_ROWS, 1, 256,

@@ -39,11 +39,11 @@ import org.slf4j.LoggerFactory;
  * <p>Kernels per layer: [rmsnorm] + in_proj, [conv1d_update], then Mamba-1: x_proj, [dt_proj], ssm1_update; Mamba-2:
  * ssm2_update, gated_rmsnorm; then out_proj with the residual add. The bracketed kernels run only for buckets above
  * {@link LinearKernel#GEMV_MAX_ROWS} rows (Mamba-1's conv step and x_proj are one kernel, conv_xproj, in launches of
- * at least {@link #CONV_XPROJ_MIN_ROWS} rows, after the zeroing of its atomically summed output); below, the pre-norm and the conv step are fused into the in_proj GEMV and
- * dt_proj into ssm1_update, four launches per layer (dt_proj stays inside the state update up to
- * {@link #DT_FUSED_MAX_ROWS} rows, and inside ssm1_stream_dtw where that runs). Products on wgmma (sm_90a) read their
- * input as bf16 halves, which the norm or the state update before them writes ({@link #producersSplit}), else a
- * bf16_split_rows pass makes.
+ * at least {@link #CONV_XPROJ_MIN_ROWS} rows, after the zeroing of its atomically summed output); below, the pre-norm
+ * and the conv step are fused into the in_proj GEMV and dt_proj into ssm1_update, four launches per layer (dt_proj
+ * stays inside the state update up to {@link #DT_FUSED_MAX_ROWS} rows, and inside ssm1_stream_dtw where that runs).
+ * Products on wgmma (sm_90a) read their input as bf16 halves, which the norm or the state update before them writes
+ * ({@link #producersSplit}), else a bf16_split_rows pass makes.
  *
  * <p>Buckets of at least {@link #DEFAULT_LANE_MIN_ROWS} rows run as two lanes: the first and second half of the rows
  * each run the whole step on a stream of its own (two branches of the graph), so that the hardware may run one half's
@@ -707,7 +707,8 @@ public final class CudaStepEngine implements StepEngine {
             int convLo = c.arch() == Arch.MAMBA1 ? 0 : dInner;
             LinearKernel.Split xProjSplit = splits == null || c.arch() != Arch.MAMBA1 ? null : splits.get(l.xProj());
             boolean xProjFused = convXProj && r >= CONV_XPROJ_MIN_ROWS && !refKernels && xProjSplit != null
-                    && Conv1dUpdateKernel.xprojFits(states, stride, layout.convOffset(li), l.conv(), c.dConv(), convDim, dbcDim(), xProjSplit);
+                    && Conv1dUpdateKernel.xprojFits(states, stride, layout.convOffset(li), l.conv(), c.dConv(), convDim, dbcDim(),
+                            xProjSplit);
             if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
                 LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slots, states, stateRows, stride, layout.convOffset(li),
                         l.conv(), l.convBias(), convLo, convDim, c.dConv(), xcv, convDim);

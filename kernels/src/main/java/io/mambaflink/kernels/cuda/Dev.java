@@ -75,7 +75,8 @@ public record Dev(String name, CUdeviceptr ptr, long offset, long floats) {
         slots.checkVector(kernel, rows);
         states.checkMatrix(kernel, stateRows, stateStride, stateStride);
         if (offset < 0 || offset + floats > stateStride) {
-            throw new IllegalArgumentException(kernel + ": " + what + " at " + offset + " does not fit a state of " + stateStride + " floats");
+            throw new IllegalArgumentException(kernel + ": " + what + " at " + offset + " does not fit a state of " + stateStride
+                    + " floats");
         }
     }
 
