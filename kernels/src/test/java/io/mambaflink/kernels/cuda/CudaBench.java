@@ -111,12 +111,7 @@ public final class CudaBench {
             Dev x = CudaTestSupport.upload("x", CudaTestSupport.uniform(rnd, rows * in, 1));
             Dev w = CudaTestSupport.upload("w", CudaTestSupport.uniform(rnd, out * in, 1 / Math.sqrt(in)));
             Dev yy = Dev.of("y", Cu.alloc("y", 4L * rows * out), (long) rows * out);
-            long half = ((long) out * in + 1) / 2;
-            LinearKernel.Split split = new LinearKernel.Split(Dev.of("w hi", Cu.alloc("w hi", 4 * half), half),
-                    Dev.of("w lo", Cu.alloc("w lo", 4 * half), half));
-            LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
-            splitter.split(w, (long) out * in, split);
-            splitter.finish();
+            LinearKernel.Split split = CudaTestSupport.splitOf(device, w, out, in);
             bufs.addAll(List.of(x, w, yy, split.hi(), split.lo()));
             products.put((in == 768 ? "in_proj " : "out_proj ") + in + " -> " + out, () -> lin.launch(sa, LinearKernel.Variant.BF16X3, o.nr, rows,
                     x, in, Dev.NONE, 0f, w, split, Dev.NONE, in, out, yy, out, false, null));
@@ -347,11 +342,7 @@ public final class CudaBench {
             // bytes as above, so the two rows compare times
             LinearKernel lin = new LinearKernel(device);
             Dev xw = CudaTestSupport.upload("x_proj w", CudaTestSupport.uniform(rnd, Ssm1Operands.DBC * dInner, 1 / Math.sqrt(dInner)));
-            LinearKernel.Split xs = new LinearKernel.Split(CudaTestSupport.upload("x_proj hi", new float[Ssm1Operands.DBC * dInner / 2]),
-                    CudaTestSupport.upload("x_proj lo", new float[Ssm1Operands.DBC * dInner / 2]));
-            LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
-            splitter.split(xw, (long) Ssm1Operands.DBC * dInner, xs);
-            splitter.finish();
+            LinearKernel.Split xs = CudaTestSupport.splitOf(device, xw, Ssm1Operands.DBC, dInner);
             report("conv1d_update, then x_proj (bf16x3)", rows, 8.0 * rows * convStride, () -> {
                 conv.launch(s, o.nr, rows, o.sl, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, true);
                 lin.launch(s, LinearKernel.Variant.BF16X3, o.nr, rows, o.z, dInner, Dev.NONE, 0f, xw, xs, Dev.NONE, dInner, Ssm1Operands.DBC,
@@ -455,11 +446,7 @@ public final class CudaBench {
             Dev xh = Dev.of("x bf16 hi", Cu.alloc("x bf16 hi", 2L * rows * in), (long) rows * in / 2);
             Dev xl = Dev.of("x bf16 lo", Cu.alloc("x bf16 lo", 2L * rows * in), (long) rows * in / 2);
             if (rows > 1) {
-                long half = ((long) out * in + 1) / 2;
-                split = new LinearKernel.Split(Dev.of("w hi", Cu.alloc("w hi", 4 * half), half), Dev.of("w lo", Cu.alloc("w lo", 4 * half), half));
-                LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
-                splitter.split(w, (long) out * in, split);
-                splitter.finish();
+                split = CudaTestSupport.splitOf(device, w, out, in);
             }
             for (String v : versions) {
                 Runnable launch;

@@ -5,6 +5,7 @@ import static io.mambaflink.kernels.cuda.CudaTestSupport.bitDifference;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.download;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.free;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.relErr;
+import static io.mambaflink.kernels.cuda.CudaTestSupport.splitOf;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.uniform;
 import static io.mambaflink.kernels.cuda.CudaTestSupport.upload;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -76,7 +77,7 @@ class CudaKernelTest {
         LinearKernel.Variant picked = LinearKernel.pick(rows, false);
         LinearKernel.Variant[] versions = picked == LinearKernel.Variant.GEMV ? new LinearKernel.Variant[] {picked}
                 : new LinearKernel.Variant[] {LinearKernel.Variant.TF32X3, LinearKernel.Variant.BF16X3, LinearKernel.Variant.BF16X1};
-        LinearKernel.Split split = splitOf(w, out, in);
+        LinearKernel.Split split = splitOf(device, w, out, in);
         Dev yFast = upload("y_fast", y0);
         // on compute capability 9.0, the bf16 versions once more with x's bf16 halves given: the wgmma kernels
         Dev xHi = upload("x bf16 hi", new float[(rows * in + 1) / 2]);
@@ -201,7 +202,7 @@ class CudaKernelTest {
 
     /**
      * conv_xproj (the conv step with Mamba-1's x_proj fused in) against conv1d_update then linear_ref: windows and xc bit
-     * for bit, x_proj's outputs within the bf16x3 / bf16x1 bounds of the products; rows past n_rows untouched. Shapes:
+     * for bit, x_proj's outputs within the bf16x3 / bf16x1 bounds of the products; its rows past n_rows zero. Shapes:
      * mamba-130m's (1536 channels, 80 outputs), a part-filled channel block and row block (200 channels, 300 of 320
      * rows), an odd output count (37: a part-filled n tile and single atomics), the wide build (200 and 256 outputs).
      */
@@ -229,7 +230,7 @@ class CudaKernelTest {
         Dev cw = upload("conv_w", uniform(rnd, convDim * dConv, 0.5));
         Dev cb = upload("conv_b", uniform(rnd, convDim, 0.1));
         Dev w = upload("x_proj", uniform(rnd, nOut * convDim, 1 / Math.sqrt(convDim)));
-        LinearKernel.Split split = splitOf(w, nOut, convDim);
+        LinearKernel.Split split = splitOf(device, w, nOut, convDim);
         Dev xcRef = upload("xc_ref", new float[rows * convDim]);
         Dev xcFused = upload("xc_fused", new float[rows * convDim]);
         float[] sentinel = new float[rows * nOut];
@@ -298,7 +299,7 @@ class CudaKernelTest {
         Dev nw = upload("norm w", uniform(rnd, dModel, 1));
         Dev normed = upload("normed", new float[rows * dModel]);
         Dev wIn = upload("w in", uniform(rnd, dInner * dModel, 1 / Math.sqrt(dModel)));
-        LinearKernel.Split wInSplit = splitOf(wIn, dInner, dModel);
+        LinearKernel.Split wInSplit = splitOf(device, wIn, dInner, dModel);
         Dev yA = upload("y a", new float[rows * dInner]);
         Dev yB = upload("y b", new float[rows * dInner]);
         RmsNormKernel norm = new RmsNormKernel(device);
@@ -328,7 +329,7 @@ class CudaKernelTest {
         Dev z = upload("z", uniform(rnd, rows * dInner, 2));
         Dev y = upload("y", new float[rows * dInner]);
         Dev wOut = upload("w out", uniform(rnd, dModel * dInner, 1 / Math.sqrt(dInner)));
-        LinearKernel.Split wOutSplit = splitOf(wOut, dModel, dInner);
+        LinearKernel.Split wOutSplit = splitOf(device, wOut, dModel, dInner);
         float[] h0 = uniform(rnd, rows * dModel, 1);
         bufs.addAll(List.of(sl, xc, dbc, dtv, ad, d, z, y, wOut, wOutSplit.hi(), wOutSplit.lo()));
         // ssm1_update_ref, ssm1_update (ssm1_stream never taken), and ssm1_stream where the device has it
@@ -358,16 +359,6 @@ class CudaKernelTest {
         }
         lin.setActivationSplit(null);
         free(bufs.toArray(new Dev[0]));
-    }
-
-    /** W (out, in) split into bf16 halves on the device, as DeviceWeights does at upload. */
-    private LinearKernel.Split splitOf(Dev w, int out, int in) {
-        long half = ((long) out * in + 1) / 2;
-        LinearKernel.Split split = new LinearKernel.Split(upload("w bf16 hi", new float[(int) half]), upload("w bf16 lo", new float[(int) half]));
-        LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
-        splitter.split(w, (long) out * in, split);
-        splitter.finish();
-        return split;
     }
 
     /** The engine takes ssm1_stream from 1024 rows; the kernel tests from 256, so that small shapes cover it. */

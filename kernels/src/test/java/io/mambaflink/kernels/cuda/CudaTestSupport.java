@@ -41,6 +41,16 @@ final class CudaTestSupport {
         }
     }
 
+    /** W (out, in) split into bf16 halves on the device, as DeviceWeights does at upload, in buffers of its own. */
+    static LinearKernel.Split splitOf(CudaDevice device, Dev w, int out, int in) {
+        long half = ((long) out * in + 1) / 2;
+        LinearKernel.Split split = new LinearKernel.Split(upload("w bf16 hi", new float[(int) half]), upload("w bf16 lo", new float[(int) half]));
+        LinearKernel.Splitter splitter = new LinearKernel.Splitter(device);
+        splitter.split(w, (long) out * in, split);
+        splitter.finish();
+        return split;
+    }
+
     static float[] uniform(SplittableRandom rnd, int n, double scale) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
