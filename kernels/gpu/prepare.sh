@@ -32,8 +32,14 @@ mkdir -p .gpu/natives && (cd .gpu/natives && unzip -q "../../$natives" && rm -f 
 console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar"
 [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
 cp "$console" .gpu/junit-console.jar
-# the overlap probe (run.sh probe): plain CUDA C, the runtime linked statically
+# JNA (ProgrammaticEdges): only its Linux x86-64 native, for the carry limit
+jna=$(ls .gpu/lib/jna-*.jar)
+mkdir -p .gpu/jna && (cd .gpu/jna && unzip -q "../../$jna" && for d in $(find com/sun/jna -name '*jnidispatch*' \
+  -exec dirname {} \; | sort -u); do [ "$d" = com/sun/jna/linux-x86-64 ] || rm -rf "$d"; done && rm "../../$jna" \
+  && zip -q -r "../../$jna" .) && rm -rf .gpu/jna
+# the probes (run.sh probe, probe-pdl): plain CUDA C, the runtime linked statically
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
+nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/pdl_probe kernels/gpu/pdl_probe.cu
 if [ ! -x .jre/bin/java ]; then
   jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs \
     --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe]    (default: tests bench hf; profile needs ncu)
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl]    (default: tests bench hf; profile needs ncu)
 #   BENCH_ARGS=m1|m2|models|ssm|matmul|all picks CudaBench's sections (default all; models: m1 and m2; m1-small /
 #   m2-small: batches 1-8 / 1, m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
@@ -10,7 +10,8 @@
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 #   NCU_METRICS=lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum adds metrics to the profile's columns.
 #   PROBE="256,2 128,1,l2 32,2,b2" picks overlap_probe's runs ("a" kernel threads, copy blocks per SM, a = tc (default),
-#   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2).
+#   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2). PDL_PROBE="132 256 262144 96 512" picks pdl_probe's shapes
+#   (blocks, threads, floats, kernels, float4 of weights per block; five numbers per shape).
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
@@ -56,6 +57,11 @@ if [[ " $steps " == *" probe "* ]]; then
   smi=$!
   for cfg in ${PROBE:-256,2 128,2 256,1 512,2}; do .gpu/overlap_probe ${cfg//,/ }; done 2>&1 | tee "$OUT/probe.log"
   kill $smi
+fi
+if [[ " $steps " == *" probe-pdl "* ]]; then
+  # a chain of dependent kernels in a CUDA graph with plain and with programmatic edges (pdl_probe.cu)
+  echo "== programmatic dependent launch probe"
+  .gpu/pdl_probe ${PDL_PROBE:-} 2>&1 | tee "$OUT/pdl_probe.log"
 fi
 if [[ " $steps " == *" hf "* ]]; then
   echo "== transformers generate"

@@ -16,6 +16,19 @@
 
 MF_DEVICE float mf_silu(float v) { return v / (1.0f + expf(-v)); }
 
+// Programmatic dependent launch (sm_90+). On compute capability 9.0 and newer the engine joins the kernels of its step
+// graphs by programmatic edges (ProgrammaticEdges.java), so that a kernel's blocks are scheduled while the kernel
+// before it is still finishing. Every kernel therefore calls mf_grid_dep() before it touches anything another kernel
+// of the step writes, and before it could return: it waits until the kernels before it have completed and their
+// writes are visible, then lets the next kernel launch. Only reads of what no kernel writes (weights) may come first.
+// Without programmatic edges (graphs off, plain launches, older GPUs) both instructions do nothing.
+MF_DEVICE void mf_grid_dep() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
 // An activation that only a wgmma product reads, stored as that product's input: its bfloat16 halves hi = bf16(v),
 // lo = bf16(v - hi) (lo null for bf16x1), as bf16_split_rows would make them from the float32 value.
 MF_DEVICE void mf_split_store(__nv_bfloat16* hi, __nv_bfloat16* lo, size_t i, float v) {

@@ -28,6 +28,7 @@ extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const i
                                          const float* __restrict__ x, int x_stride,
                                          const float* __restrict__ weight, const float* __restrict__ bias,
                                          int conv_dim, int d_conv, float* __restrict__ xc, int xc_stride, int vec) {
+    mf_grid_dep();
     int r = blockIdx.y;
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= *n_rows || ch >= conv_dim) return;
@@ -215,7 +216,7 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
 
 // Four blocks per SM for the narrow builds (at most 64 registers; their 46 KB of shared memory fit four times), two for
 // the wide ones (64 accumulators a thread).
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x3(CX_ARGS) { conv_xproj_tile<6, true>(CX_PASS); }
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x1(CX_ARGS) { conv_xproj_tile<6, false>(CX_PASS); }
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x3_w(CX_ARGS) { conv_xproj_tile<16, true>(CX_PASS); }
-extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x1_w(CX_ARGS) { conv_xproj_tile<16, false>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x3(CX_ARGS) { mf_grid_dep(); conv_xproj_tile<6, true>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 4) conv_xproj_x1(CX_ARGS) { mf_grid_dep(); conv_xproj_tile<6, false>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x3_w(CX_ARGS) { mf_grid_dep(); conv_xproj_tile<16, true>(CX_PASS); }
+extern "C" __global__ void __launch_bounds__(CX_THREADS, 2) conv_xproj_x1_w(CX_ARGS) { mf_grid_dep(); conv_xproj_tile<16, false>(CX_PASS); }

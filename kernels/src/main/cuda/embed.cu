@@ -7,6 +7,7 @@
 extern "C" __global__ void embed_tokens(const int* __restrict__ n_rows, const int* __restrict__ tokens,
                                         const float* __restrict__ embeddings, int d_model,
                                         float* __restrict__ hidden) {
+    mf_grid_dep();
     int r = blockIdx.y;
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= *n_rows || k >= d_model) return;

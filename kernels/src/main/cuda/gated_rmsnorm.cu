@@ -11,6 +11,7 @@
 extern "C" __global__ void gated_rmsnorm(const int* __restrict__ n_rows, float* __restrict__ y, int y_stride,
                                          const float* __restrict__ z, int z_stride,
                                          const float* __restrict__ weight, int d_inner, int n_groups, float eps) {
+    mf_grid_dep();
     __shared__ float scratch[32];
     int g = blockIdx.x, r = blockIdx.y;
     if (r >= *n_rows) return;

@@ -33,6 +33,7 @@
 extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                                       const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
                                       float* __restrict__ y, int y_stride, int accumulate) {
+    mf_grid_dep();
     int r = blockIdx.y;
     int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= *n_rows || o >= out) return;
@@ -49,6 +50,21 @@ extern "C" __global__ void linear_ref(const int* __restrict__ n_rows, const floa
 #define GEMV_WREGS 12
 #define GEMV_CONV_REGS 8
 
+// W's float4 columns base + lane + 32 i (i < WPER) of rows o0 .. o0 + OPW - 1 (clamped to the last row), zero past q4.
+template <int OPW, int WPER>
+MF_DEVICE void gemv_load_w(float4 (&wv)[OPW][WPER], const float* __restrict__ w, int in, int out, int o0, int base,
+                           int lane, int q4) {
+#pragma unroll
+    for (int j = 0; j < OPW; j++) {
+        const float4* w4 = reinterpret_cast<const float4*>(w + (size_t)min(o0 + j, out - 1) * in);
+#pragma unroll
+        for (int i = 0; i < WPER; i++) {
+            int q = base + lane + 32 * i;
+            wv[j][i] = q < q4 ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+    }
+}
+
 // OPW outputs per warp: their W rows are requested together (GEMV_WREGS / OPW float4 per row per pass), so short rows
 // (in <= 768) still keep GEMV_WREGS loads in flight per lane and a matrix needs half the warps (one wave).
 template <int OPW, int WREGS, int R = GEMV_ROWS>
@@ -62,6 +78,12 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     constexpr int WPER = WREGS / OPW;
     int lane = threadIdx.x & 31;
     int o0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * OPW;
+    int q4 = in >> 2;
+    // The first pass's weights are requested before the wait (no kernel writes them), so they are on their way while
+    // the kernel before this one finishes (mf_grid_dep).
+    float4 wv[OPW][WPER];
+    if (vec && o0 < out) gemv_load_w<OPW, WPER>(wv, w, in, out, o0, 0, lane, q4);
+    mf_grid_dep();
     if (o0 >= out) return;
     int n = min(*n_rows, R);
     // What lane r (< n) needs at the end, requested now so it arrives with the weights: the old output (accumulate)
@@ -92,18 +114,8 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     if (vec) {
         // All of the lane's share of the W rows is requested before any of it is used.
         const float4* n4 = reinterpret_cast<const float4*>(norm_w);
-        int q4 = in >> 2;
         for (int base = 0; base < q4; base += 32 * WPER) {
-            float4 wv[OPW][WPER];
-#pragma unroll
-            for (int j = 0; j < OPW; j++) {
-                const float4* w4 = reinterpret_cast<const float4*>(w + (size_t)min(o0 + j, out - 1) * in);
-#pragma unroll
-                for (int i = 0; i < WPER; i++) {
-                    int q = base + lane + 32 * i;
-                    wv[j][i] = q < q4 ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                }
-            }
+            if (base > 0) gemv_load_w<OPW, WPER>(wv, w, in, out, o0, base, lane, q4);
             if (norm_w) {
 #pragma unroll
                 for (int i = 0; i < WPER; i++) {
@@ -248,18 +260,19 @@ linear_gemv_ksplit(const int* __restrict__ n_rows, const float* __restrict__ x, 
     __shared__ float part[GEMV_KSPLIT_WARPS][GEMV_ROWS];
     int o = blockIdx.x;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int n = min(*n_rows, GEMV_ROWS);
-    float y_old = accumulate && warp == 0 && lane < n ? y[(size_t)lane * y_stride + o] : 0.0f;
     int q4 = in >> 2;
     int per = (q4 + GEMV_KSPLIT_WARPS - 1) / GEMV_KSPLIT_WARPS;
     int qb = warp * per, qe = min(q4, qb + per);
     const float4* w4 = reinterpret_cast<const float4*>(w + (size_t)o * in);
-    float4 wv[4];
+    float4 wv[4];  // requested before the wait, as in gemv_body
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         int q = qb + lane + 32 * i;
         wv[i] = q < qe ? __ldg(w4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    mf_grid_dep();
+    int n = min(*n_rows, GEMV_ROWS);
+    float y_old = accumulate && warp == 0 && lane < n ? y[(size_t)lane * y_stride + o] : 0.0f;
     float acc[GEMV_ROWS];
 #pragma unroll
     for (int r = 0; r < GEMV_ROWS; r++) {
@@ -467,6 +480,7 @@ extern "C" __global__ void __launch_bounds__(128)
 linear_tf32x3(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
               const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
               float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
+    mf_grid_dep();
     tf32x3_tile<64, 64, 2, 2, 0>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }
 
@@ -474,6 +488,7 @@ extern "C" __global__ void __launch_bounds__(256)
 linear_tf32x3_big(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                   const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
                   float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
+    mf_grid_dep();
     tf32x3_tile<128, 128, 2, 4, 1>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }
 
@@ -481,6 +496,7 @@ extern "C" __global__ void __launch_bounds__(256)
 linear_tf32x3_big_interleaved(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                          const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
                          float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
+    mf_grid_dep();
     tf32x3_tile<128, 128, 2, 4, 0>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }
 
@@ -490,5 +506,6 @@ extern "C" __global__ void __launch_bounds__(256)
 linear_tf32x1_big(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                   const float* __restrict__ w, const float* __restrict__ bias, int in, int out,
                   float* __restrict__ y, int y_stride, int accumulate, int k_per_split, int vec) {
+    mf_grid_dep();
     tf32x3_tile<128, 128, 2, 4, 2>(n_rows, x, x_stride, w, bias, in, out, y, y_stride, accumulate, k_per_split, vec);
 }

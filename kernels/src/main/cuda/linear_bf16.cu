@@ -33,6 +33,7 @@
 
 extern "C" __global__ void split_bf16(const float* __restrict__ w, __nv_bfloat16* __restrict__ hi,
                                       __nv_bfloat16* __restrict__ lo, long long n) {
+    mf_grid_dep();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         float v = w[i];
         __nv_bfloat16 h = __float2bfloat16_rn(v);
@@ -228,25 +229,31 @@ MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict
 // (measured on the H100 at batch 4096 and 512; two stages suit 128 x 128, whose two blocks then share an SM):
 // 128 x 128 (2 stages, 80 KB), 256 x 128 ("_w": 8 warps of 64 x 64, 3 stages, 180 KB), 64 x 64 ("_s", 60 KB).
 extern "C" __global__ void __launch_bounds__(256) linear_bf16x3(BF16_ARGS) {
+    mf_grid_dep();
     bf16_tile<128, 128, 2, 4, 3, 2>(BF16_PASS);
 }
 
 extern "C" __global__ void __launch_bounds__(256) linear_bf16x1(BF16_ARGS) {
+    mf_grid_dep();
     bf16_tile<128, 128, 2, 4, 1, 2>(BF16_PASS);
 }
 
 extern "C" __global__ void __launch_bounds__(256) linear_bf16x3_w(BF16_ARGS) {
+    mf_grid_dep();
     bf16_tile<256, 128, 4, 2, 3, BF_STAGES>(BF16_PASS);
 }
 
 extern "C" __global__ void __launch_bounds__(256) linear_bf16x1_w(BF16_ARGS) {
+    mf_grid_dep();
     bf16_tile<256, 128, 4, 2, 1, BF_STAGES>(BF16_PASS);
 }
 
 extern "C" __global__ void __launch_bounds__(128) linear_bf16x3_s(BF16_ARGS) {
+    mf_grid_dep();
     bf16_tile<64, 64, 2, 2, 3, BF_STAGES>(BF16_PASS);
 }
 
 extern "C" __global__ void __launch_bounds__(128) linear_bf16x1_s(BF16_ARGS) {
+    mf_grid_dep();
     bf16_tile<64, 64, 2, 2, 1, BF_STAGES>(BF16_PASS);
 }

@@ -22,6 +22,7 @@
 
 extern "C" __global__ void bf16_split_rows(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                                            int cols, __nv_bfloat16* __restrict__ hi, __nv_bfloat16* __restrict__ lo) {
+    mf_grid_dep();
     int q4 = cols >> 2;
     long long total = (long long)*n_rows * q4;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
@@ -214,15 +215,15 @@ MF_DEVICE void wg_gemm(const int* __restrict__ n_rows, const __nv_bfloat16* __re
         int in, int out, float *__restrict__ y, int y_stride, int accumulate, int k_per_split
 #define WG_PASS n_rows, x_hi, x_lo, w_hi, w_lo, bias, in, out, y, y_stride, accumulate, k_per_split
 
-extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1(WG_ARGS) { wg_gemm<false, 4, 128>(WG_PASS); }
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1(WG_ARGS) { mf_grid_dep(); wg_gemm<false, 4, 128>(WG_PASS); }
 
-extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3(WG_ARGS) { wg_gemm<true, 3, 128>(WG_PASS); }
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3(WG_ARGS) { mf_grid_dep(); wg_gemm<true, 3, 128>(WG_PASS); }
 
 // 128 x 256 tiles (m64n256 per warpgroup): a quarter less operand traffic per product than 128 x 128, for products
 // with enough 256-wide blocks to fill the device. x3: 2 stages of 96 KB; x1: 4 of 48 KB.
-extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1_n256(WG_ARGS) { wg_gemm<false, 4, 256>(WG_PASS); }
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x1_n256(WG_ARGS) { mf_grid_dep(); wg_gemm<false, 4, 256>(WG_PASS); }
 
-extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3_n256(WG_ARGS) { wg_gemm<true, 2, 256>(WG_PASS); }
+extern "C" __global__ void __launch_bounds__(256) wg_gemm_x3_n256(WG_ARGS) { mf_grid_dep(); wg_gemm<true, 2, 256>(WG_PASS); }
 
 // wg_ws_*: the same products as wg_gemm_*, persistent and warp-specialized. One block of 384 threads per SM walks the
 // output tiles t = blockIdx.x, + gridDim.x, ... (128 rows x BN outputs; rows fastest, so the blocks at work at one time
@@ -335,10 +336,10 @@ MF_DEVICE void wg_ws(const int* __restrict__ n_rows, const __nv_bfloat16* __rest
 #define WS_PASS n_rows, x_hi, x_lo, w_hi, w_lo, bias, in, out, y, y_stride, accumulate
 
 // x3 with K tiles of 32 (64-byte swizzle), x1 with 64: every build 192 KB of stages.
-extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3(WG_ARGS) { wg_ws<true, 128, 32, 6>(WS_PASS); }
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3(WG_ARGS) { mf_grid_dep(); wg_ws<true, 128, 32, 6>(WS_PASS); }
 
-extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1(WG_ARGS) { wg_ws<false, 128, 64, 6>(WS_PASS); }
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1(WG_ARGS) { mf_grid_dep(); wg_ws<false, 128, 64, 6>(WS_PASS); }
 
-extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3_n256(WG_ARGS) { wg_ws<true, 256, 32, 4>(WS_PASS); }
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x3_n256(WG_ARGS) { mf_grid_dep(); wg_ws<true, 256, 32, 4>(WS_PASS); }
 
-extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1_n256(WG_ARGS) { wg_ws<false, 256, 64, 4>(WS_PASS); }
+extern "C" __global__ void __launch_bounds__(384, 1) wg_ws_x1_n256(WG_ARGS) { mf_grid_dep(); wg_ws<false, 256, 64, 4>(WS_PASS); }

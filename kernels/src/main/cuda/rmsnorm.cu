@@ -14,6 +14,7 @@ extern "C" __global__ void __launch_bounds__(128) rmsnorm_rows(const int* __rest
                                                               const float* __restrict__ weight, float eps, int n,
                                                               float* out, int out_stride, int vec, __nv_bfloat16* hi,
                                                               __nv_bfloat16* lo) {
+    mf_grid_dep();
     int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (r >= *n_rows) return;

@@ -43,6 +43,7 @@ extern "C" __global__ void ssm1_update_ref(const int* __restrict__ n_rows, const
                                            int d_inner, int d_state, int dt_rank,
                                            float* __restrict__ y, int y_stride, __nv_bfloat16* __restrict__ y_hi,
                                            __nv_bfloat16* __restrict__ y_lo) {
+    mf_grid_dep();
     int r = blockIdx.y;
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= *n_rows || ch >= d_inner) return;
@@ -85,9 +86,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
                          int d_inner, int d_state, int dt_rank,
                          float* __restrict__ y, int y_stride, __nv_bfloat16* __restrict__ y_hi, __nv_bfloat16* __restrict__ y_lo) {
     extern __shared__ float sdbc[];  // (ROWS, dt_rank + 2 d_state)
-    int n = *n_rows;
     int r0 = blockIdx.y * ROWS;
-    if (r0 >= n) return;
     int dbc_dim = dt_rank + 2 * d_state;
     // lanes_per_ch consecutive lanes share a channel, one float4 of its state each: a warp touches one contiguous
     // stretch of the state, so every load and store is fully coalesced.
@@ -109,6 +108,9 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
             dtw[i] = dtw_in_regs && k < dt_rank ? dt_w[(size_t)chc * dt_rank + k] : 0.0f;
         }
     }
+    mf_grid_dep();  // the weights above are requested before it; what other kernels write, after it
+    int n = *n_rows;
+    if (r0 >= n) return;
     float4 hv[ROWS];
     float4* hp[ROWS];
     float xv[ROWS], zv[ROWS], dtr[ROWS];
@@ -343,9 +345,11 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
 }
 
 extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 1) ssm1_stream(SSM1_ARGS, int rows_per_block) {
+    mf_grid_dep();
     ssm1_stream_body<false>(SSM1_PASS, rows_per_block);
 }
 
 extern "C" __global__ void __launch_bounds__(SS1_CONS + 32, 2) ssm1_stream_dtw(SSM1_ARGS, int rows_per_block) {
+    mf_grid_dep();
     ssm1_stream_body<true>(SSM1_PASS, rows_per_block);
 }

@@ -29,6 +29,7 @@ extern "C" __global__ void ssm2_update_ref(const int* __restrict__ n_rows, const
                                            const float* __restrict__ D, int n_heads, int head_dim, int d_state,
                                            int n_groups, float dt_min, float dt_max, float* __restrict__ y,
                                            int y_stride, int vec) {
+    mf_grid_dep();
     int r = blockIdx.y;
     int i = blockIdx.x * blockDim.x + threadIdx.x;  // h * head_dim + p
     if (r >= *n_rows || i >= n_heads * head_dim) return;
@@ -60,6 +61,7 @@ extern "C" __global__ void ssm2_update(const int* __restrict__ n_rows, const int
                                        const float* __restrict__ D, int n_heads, int head_dim, int d_state,
                                        int n_groups, float dt_min, float dt_max, float* __restrict__ y,
                                        int y_stride, int vec) {
+    mf_grid_dep();
     int h = blockIdx.x;
     int r = blockIdx.z;
     if (r >= *n_rows) return;

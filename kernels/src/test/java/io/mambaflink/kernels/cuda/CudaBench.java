@@ -229,7 +229,8 @@ public final class CudaBench {
      * 10.74 / 20.49, so they have no row here. From 1024 rows, Mamba-1 with ssm1_update in place of ssm1_stream; from
      * 128 rows, the separate bf16_split_rows pass in place of the producers writing the wgmma products' bf16 halves, and
      * the wgmma products as one block per tile (wg_gemm) in place of the persistent wg_ws; from 512 rows, Mamba-1's conv
-     * step and x_proj as two kernels (conv1d_update, then the matmul) in place of conv_xproj.
+     * step and x_proj as two kernels (conv1d_update, then the matmul) in place of conv_xproj. At every batch, the step
+     * graphs with plain edges in place of programmatic ones (-Dmambaflink.cuda.pdl=false).
      */
     private static final List<Variant> VARIANTS = variants(EngineOptions.StateMode.RESIDENT, EngineOptions.MatmulPrecision.FLOAT32,
             EngineOptions.MatmulPrecision.BF16);
@@ -240,9 +241,12 @@ public final class CudaBench {
         int wide = LinearKernel.GEMV_MAX_ROWS + 1;
         String lanes = "mambaflink.cuda.lane-min-rows";
         String wideTiles = "mambaflink.cuda.wgmma-n256";
+        String pdl = "mambaflink.cuda.pdl";
         return List.of(new Variant("float32", res, f32, Map.of(), 1, all),
                 new Variant("float32", EngineOptions.StateMode.HOST, f32, Map.of(), 1, all),
                 new Variant("bf16", res, bf16, Map.of(), wide, all),
+                new Variant("float32, plain graph edges", res, f32, Map.of(pdl, "false"), 1, all),
+                new Variant("bf16, plain graph edges", res, bf16, Map.of(pdl, "false"), wide, all),
                 new Variant("float32, 8-row GEMV builds", res, f32, Map.of("mambaflink.cuda.gemv-few-rows", "false"), 1, 4),
                 new Variant("float32, one lane", res, f32, Map.of(lanes, "0"), 64, all),
                 new Variant("float32, two lanes", res, f32, Map.of(lanes, "32"), 64, all),

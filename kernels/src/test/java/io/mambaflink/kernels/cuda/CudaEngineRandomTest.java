@@ -142,6 +142,84 @@ class CudaEngineRandomTest {
                 1e-4));
     }
 
+    /**
+     * Programmatic dependent launch (compute capability 9.0 and newer, ProgrammaticEdges): the step graphs join their
+     * kernels by programmatic edges, and nothing they compute changes. Every kernel waits for the one before it before it
+     * touches what that one wrote, so only weight loads move earlier: batches 1 and 7 (the GEMVs and the small state
+     * update, which request their weights before the wait) give the same bits as plain graphs; batch 64 (products
+     * with split-K atomic adds, whose last bits vary from run to run either way: 1.3e-6 measured after two steps of the
+     * Mamba-2 model) within 1e-5, where a kernel reading before its inputs are written would be off by far more. Below
+     * compute capability 9.0 no edge becomes programmatic.
+     */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba1", "mamba2", "mamba1-features"})
+    void programmaticEdgesChangeNoResult(String name) {
+        assumeCuda();
+        MambaModel model = model(name);
+        EngineOptions options = new EngineOptions(Backend.CUDA, 128, 64, 1, EngineOptions.StateMode.RESIDENT, 0);
+        int[] edges = new int[1];
+        List<float[]> plain = new ArrayList<>();
+        List<float[]> programmatic = new ArrayList<>();
+        withProperty("mambaflink.cuda.pdl", "false", () -> edges[0] = stepAndCollect(model, options, plain));
+        assertThat(edges[0]).isZero();
+        edges[0] = stepAndCollect(model, options, programmatic);
+        if (CudaDevice.get(0).computeMajor() >= 9) {
+            assertThat(edges[0]).as("programmatic edges in the step graphs").isPositive();
+        } else {
+            assertThat(edges[0]).isZero();
+        }
+        assertThat(programmatic).hasSameSizeAs(plain);
+        for (int i = 0; i < plain.size(); i++) {
+            boolean exact = i < 2 * (STEPS + 1); // batches 1 and 7: outputs of each step, then the states
+            if (exact) {
+                assertThat(programmatic.get(i)).as("%s, array %d", name, i).containsExactly(plain.get(i));
+            } else {
+                assertThat(relErr(programmatic.get(i), plain.get(i))).as("%s, array %d", name, i).isLessThanOrEqualTo(1e-5);
+            }
+        }
+    }
+
+    /**
+     * Batches 1, 7 and 64 of random streams from the same random states, {@link #STEPS} steps each: adds each step's
+     * outputs, then the batch's stored states, to {@code out}. Returns the engine's programmatic edges.
+     */
+    private static int stepAndCollect(MambaModel model, EngineOptions options, List<float[]> out) {
+        MambaConfig c = model.config();
+        SplittableRandom rnd = new SplittableRandom(7);
+        try (CudaStepEngine gpu = new CudaStepEngine(model, options)) {
+            StepBatch b = gpu.newBatch();
+            for (int batch : new int[] {1, 7, 64}) {
+                for (int slot = 0; slot < batch; slot++) {
+                    gpu.load(slot, randomState(model.layout(), rnd, 10));
+                }
+                for (int step = 0; step < STEPS; step++) {
+                    b.clear();
+                    float[] f = new float[c.inputDim()];
+                    for (int slot = 0; slot < batch; slot++) {
+                        if (c.io().tokenInput()) {
+                            b.addToken(slot, rnd.nextInt(c.vocabSize()));
+                        } else {
+                            for (int k = 0; k < f.length; k++) {
+                                f[k] = (float) rnd.nextGaussian();
+                            }
+                            b.addFeatures(slot, f, 0);
+                        }
+                    }
+                    gpu.step(b);
+                    out.add(java.util.Arrays.copyOf(b.outputs(), batch * c.outputDim()));
+                }
+                float[] states = new float[batch * model.layout().size()];
+                StreamState st = new StreamState(model.layout());
+                for (int slot = 0; slot < batch; slot++) {
+                    gpu.store(slot, st);
+                    System.arraycopy(st.data(), 0, states, slot * model.layout().size(), model.layout().size());
+                }
+                out.add(states);
+            }
+            return gpu.programmaticEdges();
+        }
+    }
+
     /** Steps random streams from loaded states on both engines; outputs each step and stored states within {@code bound}. */
     private static void compare(String name, MambaModel model, EngineOptions options, int[] batches, double bound) {
         MambaConfig c = model.config();
