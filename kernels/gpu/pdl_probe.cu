@@ -12,8 +12,8 @@
 // i.e. the driver's cuGraphRemoveDependencies_v2 / cuGraphAddDependencies_v2), which is what the engine can reach
 // from Java (JCuda 12.6 has no cuLaunchKernelEx). Each mode checks the chain's result against the plain one, so a
 // missing wait (a race) shows as a mismatch:
-//   nowait     programmatic edges, kernels that neither wait nor trigger (wrong on purpose: may race).
-//
+//   nowait     programmatic edges, kernels that neither wait nor trigger (wrong on purpose: may race; it did not
+//              show a mismatch on the H100, so the check is no proof of the rule, which KernelSourcesTest holds);
 //   prog-pre   prog, with each kernel's own weight slice read before its wait (after it in the other modes).
 //
 // Usage: pdl_probe [blocks threads floats kernels weight-float4s-per-block]...   (default: shapes around the engine's
