@@ -22,9 +22,11 @@ import org.slf4j.LoggerFactory;
  * the plain graph. What it buys is the launch latency and the first weight loads, overlapped with the previous kernel's
  * tail (kernels/gpu/pdl_probe.cu measures both on their own).
  *
- * <p>JCuda 12.6 has neither {@code cuLaunchKernelEx} nor the graph calls that take edge data, so the two driver calls
- * that do ({@code cuGraphRemoveDependencies_v2}, {@code cuGraphAddDependencies_v2}, CUDA 12.3+) go through JNA, on
- * JCuda's handles. Where JNA or the calls are missing, the graphs keep their plain edges (logged once).
+ * <p>JCuda 12.6 has neither {@code cuLaunchKernelEx} nor the graph calls that take edge data
+ * ({@code cuGraphRemoveDependencies_v2}, {@code cuGraphAddDependencies_v2}, CUDA 12.3+), so the graph's edges are
+ * listed, checked and rewritten through JNA, on the native handles of JCuda's objects (JCuda's own
+ * {@code cuGraphGetEdges} corrupted the heap on the H100). Where JNA or the calls are missing, the graphs keep their
+ * plain edges (logged once).
  */
 final class ProgrammaticEdges {
     private static final Logger LOG = LoggerFactory.getLogger(ProgrammaticEdges.class);
