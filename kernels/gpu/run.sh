@@ -29,6 +29,15 @@ if [[ " $steps " == *" tests "* ]]; then
   "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu/junit-console.jar execute --class-path "$CP" "${sel[@]}" \
     --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports 2>&1 | tee "$OUT/tests.log"
   rc=${PIPESTATUS[0]}
+  # CudaDeviceLostTest's tests leave the device unusable for the rest of their JVM: one JVM each, after the others
+  if [ -z "${TESTS:-}" ] || [[ "$TESTS" == CudaDeviceLostTest* ]]; then
+    for m in theEngineThatMeetsTheFaultAndEveryOtherOnTheDeviceThrowDeviceLost aFaultNoEngineMetIsFoundWhenTheNextEngineStarts; do
+      "$JAVA" -Xmx2g -Dmambaflink.test.device-fault=true -jar .gpu/junit-console.jar execute --class-path "$CP" \
+        --select-method "io.mambaflink.kernels.cuda.CudaDeviceLostTest#$m" --details=tree --details-theme=ascii --disable-banner \
+        --disable-ansi-colors --reports-dir /tmp/junit-reports-lost 2>&1 | tee -a "$OUT/tests.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+    done
+  fi
 fi
 if [[ " $steps " == *" bench "* ]]; then
   echo "== CudaBench"

@@ -9,15 +9,26 @@ import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One CUDA device as the engines of this JVM share it: its primary context, and the kernels' module, loaded once per
  * context from the fatbin. Lives as long as the JVM.
+ *
+ * <p>A kernel fault (an illegal address, a trap, an uncorrectable ECC error) is sticky: every later call in the context
+ * fails, for every engine on the device, and the driver gives this process no new context either. An engine that sees a
+ * call fail asks {@link #checkContext}; a context that no longer synchronizes marks the device lost. From then on
+ * {@link #enter} and {@link #get} throw {@link CudaDeviceLostException}, so no engine computes on it again and the
+ * caller (the Flink operator) can end the process.
  */
 public final class CudaDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
     private static final Map<Integer, CudaDevice> DEVICES = new HashMap<>();
 
     private final int ordinal;
+    /** Why the context is unusable, or null. */
+    private volatile String fault;
     private final CUcontext context = new CUcontext();
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();
@@ -36,7 +47,15 @@ public final class CudaDevice {
             throw new IllegalArgumentException("CUDA device " + ordinal + " does not exist: this machine has "
                     + CudaSupport.deviceCount() + " device(s)");
         }
-        return DEVICES.computeIfAbsent(ordinal, CudaDevice::new);
+        CudaDevice d = DEVICES.get(ordinal);
+        if (d != null) {
+            d.checkContext(); // a fault no engine has met yet (its engines idle or closed)
+            d.checkUsable();
+            return d;
+        }
+        d = new CudaDevice(ordinal);
+        DEVICES.put(ordinal, d);
+        return d;
     }
 
     private CudaDevice(int ordinal) {
@@ -74,6 +93,47 @@ public final class CudaDevice {
         this.name = new String(nameBytes, 0, len, java.nio.charset.StandardCharsets.US_ASCII);
         this.multiprocessors = sm[0];
         this.computeMajor = major[0];
+    }
+
+    /** Makes the context current for an engine's work; throws {@link CudaDeviceLostException} once the device is lost. */
+    void enter() {
+        checkUsable();
+        makeCurrent();
+    }
+
+    private void checkUsable() {
+        String f = fault;
+        if (f != null) {
+            throw new CudaDeviceLostException("CUDA device " + ordinal + " (" + name + ") is lost to this process after a fault (" + f
+                    + "): the driver fails every call in its context and opens no new one; restart the process");
+        }
+    }
+
+    /** True once a fault has left this device's context unusable. */
+    public boolean lost() {
+        return fault != null;
+    }
+
+    /**
+     * After a failed call on this device (and before every engine start): a context that no longer synchronizes is in a
+     * sticky error state, and the device is marked lost. A call that failed on its own (bad arguments, out of memory)
+     * leaves the context working, and the device usable by the other engines.
+     */
+    void checkContext() {
+        if (fault != null) {
+            return;
+        }
+        try {
+            makeCurrent();
+            JCudaDriver.cuCtxSynchronize();
+        } catch (RuntimeException e) {
+            synchronized (this) {
+                if (fault == null) {
+                    fault = e.getMessage();
+                    LOG.error("CUDA device {} ({}) is lost to this process: its context failed after a fault ({})", ordinal, name, fault);
+                }
+            }
+        }
     }
 
     /** Makes this device's context current on the calling thread (cheap; done at every engine entry). */

@@ -5,7 +5,7 @@ package io.mambaflink.kernels.cuda;
  * CUDA_ERROR_ILLEGAL_ADDRESS"). The engine that threw must not be used further: the operator fails the task and Flink
  * restarts it from the last checkpoint, so no wrong numbers are ever emitted.
  */
-public final class CudaEngineException extends RuntimeException {
+public class CudaEngineException extends RuntimeException {
     public CudaEngineException(String message) {
         super(message);
     }

@@ -182,6 +182,7 @@ public final class CudaStepEngine implements StepEngine {
     private final CUgraphExec[] graphs;
     private boolean failed;
     private boolean closed;
+    private boolean weightsReleased;
 
     public CudaStepEngine(MambaModel model, EngineOptions options) {
         this.model = model;
@@ -366,6 +367,18 @@ public final class CudaStepEngine implements StepEngine {
     }
 
     /**
+     * What a failed call throws: {@code e}, or where the device's context turns out to be in a sticky error state (see
+     * {@link CudaDevice#checkContext}), a {@link CudaDeviceLostException} with e's message.
+     */
+    private RuntimeException lostOr(RuntimeException e) {
+        device.checkContext();
+        if (!device.lost() || e instanceof CudaDeviceLostException) {
+            return e;
+        }
+        return new CudaDeviceLostException(e.getMessage() + " (the device is lost to this process: restart it)", e);
+    }
+
+    /**
      * Threads that copy large outputs into the Java array (-Dmambaflink.cuda.output-threads): by default half the cores,
      * at most 8, at least 1. The copy, not PCIe, bounds step() at large batches with a big vocabulary.
      */
@@ -456,16 +469,15 @@ public final class CudaStepEngine implements StepEngine {
     public void reset(int slot) {
         checkSlot(slot);
         usable();
-        if (resident) {
-            device.makeCurrent();
-            guard(() -> {
+        onDevice(() -> {
+            if (resident) {
                 Cu.sync("before reset of slot " + slot, stream);
                 Cu.zeroAsync("reset slot " + slot, states.slice("slot " + slot, (long) slot * stateFloats).ptr(), stateFloats, stream);
                 Cu.sync("reset of slot " + slot, stream);
-            });
-        } else {
-            hostPool.write(slot, zeros());
-        }
+            } else {
+                hostPool.write(slot, zeros());
+            }
+        });
         positions[slot] = 0;
     }
 
@@ -483,16 +495,15 @@ public final class CudaStepEngine implements StepEngine {
         checkSlot(slot);
         checkState(src);
         usable();
-        if (resident) {
-            device.makeCurrent();
-            guard(() -> {
+        onDevice(() -> {
+            if (resident) {
                 Cu.sync("before load into slot " + slot, stream);
                 Cu.htod("load into slot " + slot, states.slice("slot " + slot, (long) slot * stateFloats).ptr(), Pointer.to(src.data()),
                         4L * stateFloats);
-            });
-        } else {
-            hostPool.write(slot, src.data());
-        }
+            } else {
+                hostPool.write(slot, src.data());
+            }
+        });
         positions[slot] = src.position();
     }
 
@@ -501,16 +512,15 @@ public final class CudaStepEngine implements StepEngine {
         checkSlot(slot);
         checkState(dst);
         usable();
-        if (resident) {
-            device.makeCurrent();
-            guard(() -> {
+        onDevice(() -> {
+            if (resident) {
                 Cu.sync("before store of slot " + slot, stream);
                 Cu.dtoh("store of slot " + slot, Pointer.to(dst.data()), states.slice("slot " + slot, (long) slot * stateFloats).ptr(),
                         4L * stateFloats);
-            });
-        } else {
-            hostPool.read(slot, dst.data());
-        }
+            } else {
+                hostPool.read(slot, dst.data());
+            }
+        });
         dst.setPosition(positions[slot]);
     }
 
@@ -528,9 +538,9 @@ public final class CudaStepEngine implements StepEngine {
         }
         usable();
         checker.check(batch);
-        device.makeCurrent();
         int bi = bucketIndex(n);
         int outFloats = n * c.outputDim();
+        device.enter();
         try {
             putRows(n, bi);
             if (resident) {
@@ -557,8 +567,11 @@ public final class CudaStepEngine implements StepEngine {
                 Cu.sync("engine step", stream);
                 outView.get(0, batch.outputs(), 0, outFloats);
             }
-        } catch (RuntimeException | Error e) {
+        } catch (RuntimeException e) {
             failed = true; // the device state is unknown now
+            throw lostOr(e);
+        } catch (Error e) {
+            failed = true;
             throw e;
         }
         for (int i = 0; i < n; i++) {
@@ -842,11 +855,18 @@ public final class CudaStepEngine implements StepEngine {
         }
     }
 
-    /** Runs device work; any failure marks the engine failed, so it is never used again. */
-    private void guard(Runnable work) {
+    /**
+     * Runs work on the device's or page-locked memory; any failure marks the engine failed, so it is never used again
+     * (and tells a lost device from a call that failed on its own).
+     */
+    private void onDevice(Runnable work) {
+        device.enter();
         try {
             work.run();
-        } catch (RuntimeException | Error e) {
+        } catch (RuntimeException e) {
+            failed = true;
+            throw lostOr(e);
+        } catch (Error e) {
             failed = true;
             throw e;
         }
@@ -858,7 +878,7 @@ public final class CudaStepEngine implements StepEngine {
      */
     public double deviceStepMillis(int rows, int iters) {
         usable();
-        device.makeCurrent();
+        device.enter();
         int bi = bucketIndex(rows);
         putRows(rows, bi);
         runBucket(bi);
@@ -877,12 +897,44 @@ public final class CudaStepEngine implements StepEngine {
             return;
         }
         closed = true;
-        device.makeCurrent();
-        try {
-            JCudaDriver.cuStreamSynchronize(stream);
-        } catch (CudaException e) {
-            LOG.warn("CUDA engine close: stream synchronization failed: {}", e.getMessage());
+        if (!device.lost()) {
+            device.makeCurrent();
+            try {
+                JCudaDriver.cuStreamSynchronize(stream);
+            } catch (CudaException e) {
+                LOG.warn("CUDA engine close: stream synchronization failed: {}", e.getMessage());
+                device.checkContext();
+            }
         }
+        if (!device.lost()) {
+            try {
+                freeAll();
+            } catch (CudaException e) {
+                LOG.warn("CUDA engine close: freeing failed: {}", e.getMessage());
+                device.checkContext();
+            }
+        }
+        if (device.lost()) {
+            abandon();
+        }
+    }
+
+    /**
+     * close() on a lost device: its context refuses every call, frees included (the process's exit frees it all), so
+     * only the copying threads and the weights' reference are this engine's to end.
+     */
+    private void abandon() {
+        LOG.warn("CUDA engine close on lost device {}: its memory is freed with the process", device.ordinal());
+        if (bigOutputs != null) {
+            bigOutputs.stopThreads();
+        }
+        if (!weightsReleased) {
+            weightsReleased = true;
+            w.abandon();
+        }
+    }
+
+    private void freeAll() {
         for (CUgraphExec g : graphs) {
             if (g != null) {
                 JCudaDriver.cuGraphExecDestroy(g);
@@ -902,6 +954,7 @@ public final class CudaStepEngine implements StepEngine {
         if (hostPool != null) {
             hostPool.close();
         }
+        weightsReleased = true;
         w.release();
         if (laneStreams != null) {
             try {

@@ -75,6 +75,15 @@ final class DeviceWeights {
         }
     }
 
+    /** {@link #release} on a lost device: its context refuses every call, frees included, so nothing is freed here. */
+    synchronized void abandon() {
+        synchronized (DeviceWeights.class) {
+            if (--references == 0) {
+                CACHE.remove(key);
+            }
+        }
+    }
+
     /** The matrices the linear kernels multiply by, each (out, in): every layer's projections, then the head(s). */
     private List<Dev> matrices() {
         List<Dev> m = new ArrayList<>();

@@ -108,9 +108,7 @@ final class OutputCopier implements AutoCloseable {
 
     @Override
     public void close() {
-        if (pool != null) {
-            pool.shutdownNow();
-        }
+        stopThreads();
         for (int b = 0; b < 2; b++) {
             Cu.freeHost(host[b]);
             host[b] = null;
@@ -119,6 +117,13 @@ final class OutputCopier implements AutoCloseable {
             } catch (RuntimeException e) {
                 // never created
             }
+        }
+    }
+
+    /** Stops the copying threads only: what close() does where the device's context, and so the chunks, are gone. */
+    void stopThreads() {
+        if (pool != null) {
+            pool.shutdownNow();
         }
     }
 }
