@@ -126,7 +126,8 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
 
     /**
      * The step engine of this instance ({@link Engines#create}). Its exceptions are never caught here: a failed step
-     * (a CUDA error, say) fails the task, and Flink restarts it from the last checkpoint.
+     * (a CUDA error, say) fails the task, and Flink restarts it from the last checkpoint; a CUDA device lost to the
+     * process ends the TaskManager instead ({@link CudaDeviceLostError}), since a restart in it would meet the same device.
      */
     protected StepEngine createEngine(MambaModel model, EngineOptions options) {
         return Engines.create(model, options);
@@ -151,7 +152,7 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         model = config.model().load();
         EngineOptions options = new EngineOptions(config.backend(), config.cacheMaxStates(), config.maxBatchSize(),
                 config.cpuThreads(), EngineOptions.StateMode.RESIDENT, cudaDevice(), config.cudaMatmul());
-        engine = createEngine(model, options);
+        engine = DeviceLostGuard.create(() -> createEngine(model, options));
         batch = engine.newBatch();
         rowEvents = new Pending[config.maxBatchSize()];
         rowStreams = new CachedStream[config.maxBatchSize()];

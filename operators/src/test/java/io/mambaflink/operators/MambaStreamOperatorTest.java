@@ -2,6 +2,7 @@ package io.mambaflink.operators;
 
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.ForwardingStepEngine;
 import io.mambaflink.kernels.engine.StepBatch;
 import io.mambaflink.kernels.engine.StepEngine;
 import io.mambaflink.kernels.state.StreamState;
@@ -290,7 +291,7 @@ class MambaStreamOperatorTest {
         @Override
         protected StepEngine createEngine(MambaModel model, EngineOptions options) {
             StepEngine inner = super.createEngine(model, options);
-            wrapped = new StepEngine() {
+            wrapped = new ForwardingStepEngine(inner) {
                 private boolean failed;
 
                 private void usable() {
@@ -300,46 +301,21 @@ class MambaStreamOperatorTest {
                 }
 
                 @Override
-                public MambaModel model() {
-                    return inner.model();
-                }
-
-                @Override
-                public String backend() {
-                    return inner.backend();
-                }
-
-                @Override
-                public int capacity() {
-                    return inner.capacity();
-                }
-
-                @Override
-                public int maxBatch() {
-                    return inner.maxBatch();
-                }
-
-                @Override
                 public void reset(int slot) {
                     usable();
-                    inner.reset(slot);
+                    super.reset(slot);
                 }
 
                 @Override
                 public void load(int slot, StreamState src) {
                     usable();
-                    inner.load(slot, src);
+                    super.load(slot, src);
                 }
 
                 @Override
                 public void store(int slot, StreamState dst) {
                     usable();
-                    inner.store(slot, dst);
-                }
-
-                @Override
-                public long position(int slot) {
-                    return inner.position(slot);
+                    super.store(slot, dst);
                 }
 
                 @Override
@@ -350,12 +326,7 @@ class MambaStreamOperatorTest {
                         throw new io.mambaflink.kernels.cuda.CudaEngineException(
                                 "cuLaunchKernel(ssm1_update, grid 12x1x1): CUDA_ERROR_LAUNCH_FAILED (injected by the test)");
                     }
-                    inner.step(batch);
-                }
-
-                @Override
-                public void close() {
-                    inner.close();
+                    super.step(batch);
                 }
             };
             return wrapped;
