@@ -930,7 +930,7 @@ public final class CudaStepEngine implements StepEngine {
         }
         if (!weightsReleased) {
             weightsReleased = true;
-            w.abandon();
+            w.release(); // frees nothing on a lost device
         }
     }
 

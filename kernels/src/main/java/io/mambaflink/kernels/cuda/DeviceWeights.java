@@ -64,22 +64,16 @@ final class DeviceWeights {
         return w;
     }
 
+    /** Drops an engine's reference; the last one frees the weights, except on a lost device, whose context refuses it. */
     synchronized void release() {
         synchronized (DeviceWeights.class) {
             if (--references == 0) {
                 CACHE.remove(key);
-                device.makeCurrent();
-                Cu.free(base);
-                Cu.free(splitBase);
-            }
-        }
-    }
-
-    /** {@link #release} on a lost device: its context refuses every call, frees included, so nothing is freed here. */
-    synchronized void abandon() {
-        synchronized (DeviceWeights.class) {
-            if (--references == 0) {
-                CACHE.remove(key);
+                if (!device.lost()) {
+                    device.makeCurrent();
+                    Cu.free(base);
+                    Cu.free(splitBase);
+                }
             }
         }
     }
