@@ -9,6 +9,7 @@
 #   TESTS=CudaEngineRandomTest runs one test class instead of all of them (TESTS="CudaKernelTest#m(int)": one method); JAVA_OPTS adds JVM options (-D...).
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 #   NCU_METRICS=lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum adds metrics to the profile's columns.
+#   NCU_OPTS="--cache-control none --clock-control none" passes options to ncu; NCU_BY_GRID=1 splits rows by grid size.
 #   PROBE="256,2 128,1,l2 32,2,b2" picks overlap_probe's runs ("a" kernel threads, copy blocks per SM, a = tc (default),
 #   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2). PDL_PROBE="132 256 262144 96 512" picks pdl_probe's shapes
 #   (blocks, threads, floats, kernels, float4 of weights per block; five numbers per shape).
@@ -51,7 +52,7 @@ if [[ " $steps " == *" profile "* ]]; then
   echo "== ncu profile"
   IFS=, read -ra cfgs <<< "${PROFILE:-m1 1,m1 512,m2 1,m2 512}"
   for cfg in "${cfgs[@]}"; do
-    ncu --profile-from-start off --metrics "gpu__time_duration.sum${NCU_METRICS:+,$NCU_METRICS}" --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
+    ncu --profile-from-start off ${NCU_OPTS:-} --metrics "gpu__time_duration.sum${NCU_METRICS:+,$NCU_METRICS}" --csv "$JAVA" -Xmx12g -Dmambaflink.cuda.graphs=false -cp "$CP" \
       io.mambaflink.kernels.cuda.CudaBench profile $cfg > /tmp/ncu.csv 2>/tmp/ncu.err || tail -5 /tmp/ncu.err
     python3 kernels/gpu/ncu_summary.py "$cfg" /tmp/ncu.csv
   done 2>&1 | tee "$OUT/profile.txt"

@@ -20,7 +20,10 @@ MF_DEVICE float mf_silu(float v) { return v / (1.0f + expf(-v)); }
 // graphs by programmatic edges (ProgrammaticEdges.java), so that a kernel's blocks are scheduled while the kernel
 // before it is still finishing. Every kernel therefore calls mf_grid_dep() before it touches anything another kernel
 // of the step writes, and before it could return: it waits until the kernels before it have completed and their
-// writes are visible, then lets the next kernel launch. Only reads of what no kernel writes (weights) may come first.
+// writes are visible, then lets the next kernel launch. Only reads of what no kernel of the step writes may come first:
+// weights; the control block (n_rows, slots), which the step copies in before its first kernel (a plain edge), so it is
+// in place before any kernel starts; and, in ssm1_fast alone, the layer's SSM state rows, which no other kernel reads or
+// writes (KernelSourcesTest holds every function to this).
 // Without programmatic edges (graphs off, plain launches, older GPUs) both instructions do nothing.
 MF_DEVICE void mf_grid_dep() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -44,19 +44,10 @@ extern "C" __global__ void split_bf16(const float* __restrict__ w, __nv_bfloat16
 
 // One K tile (k0 .. k0 + 32) into a stage: x rows m0 .. m0 + BM (float32) and W rows o0 .. o0 + BN (bf16 hi, and lo
 // for bf16x3). Rows past n or out and columns past k_end are zero-filled; every 16-byte chunk lies wholly inside or
-// outside k_end (k_end is a multiple of 8).
-template <int BM, int BN, int THREADS, bool LO>
-MF_DEVICE void bf_load_tile(float* as, __nv_bfloat16* bh, __nv_bfloat16* bl, const float* __restrict__ x, int x_stride,
-                            int m0, int n, const __nv_bfloat16* __restrict__ w_hi, const __nv_bfloat16* __restrict__ w_lo,
-                            int in, int o0, int out, int k0, int k_end) {
-#pragma unroll
-    for (int i = 0; i < BM * (BF_BK / 4) / THREADS; i++) {
-        int c = threadIdx.x + THREADS * i;
-        int row = c / (BF_BK / 4), kc = (c % (BF_BK / 4)) * 4;
-        int k = k0 + kc;
-        bool ok = m0 + row < n && k < k_end;
-        cp_async16(as + row * BF_LDA + kc, ok ? x + (size_t)(m0 + row) * x_stride + k : x, ok ? 16 : 0);
-    }
+// outside k_end (k_end is a multiple of 8). bf_load_w is the W part alone (weights: it may run before mf_grid_dep).
+template <int BN, int THREADS, bool LO>
+MF_DEVICE void bf_load_w(__nv_bfloat16* bh, __nv_bfloat16* bl, const __nv_bfloat16* __restrict__ w_hi,
+                         const __nv_bfloat16* __restrict__ w_lo, int in, int o0, int out, int k0, int k_end) {
 #pragma unroll
     for (int i = 0; i < BN * (BF_BK / 8) / THREADS; i++) {
         int c = threadIdx.x + THREADS * i;
@@ -67,6 +58,26 @@ MF_DEVICE void bf_load_tile(float* as, __nv_bfloat16* bh, __nv_bfloat16* bl, con
         cp_async16(bh + row * BF_LDB + kc, w_hi + off, ok ? 16 : 0);
         if (LO) cp_async16(bl + row * BF_LDB + kc, w_lo + off, ok ? 16 : 0);
     }
+}
+
+template <int BM, int THREADS>
+MF_DEVICE void bf_load_x(float* as, const float* __restrict__ x, int x_stride, int m0, int n, int k0, int k_end) {
+#pragma unroll
+    for (int i = 0; i < BM * (BF_BK / 4) / THREADS; i++) {
+        int c = threadIdx.x + THREADS * i;
+        int row = c / (BF_BK / 4), kc = (c % (BF_BK / 4)) * 4;
+        int k = k0 + kc;
+        bool ok = m0 + row < n && k < k_end;
+        cp_async16(as + row * BF_LDA + kc, ok ? x + (size_t)(m0 + row) * x_stride + k : x, ok ? 16 : 0);
+    }
+}
+
+template <int BM, int BN, int THREADS, bool LO>
+MF_DEVICE void bf_load_tile(float* as, __nv_bfloat16* bh, __nv_bfloat16* bl, const float* __restrict__ x, int x_stride,
+                            int m0, int n, const __nv_bfloat16* __restrict__ w_hi, const __nv_bfloat16* __restrict__ w_lo,
+                            int in, int o0, int out, int k0, int k_end) {
+    bf_load_x<BM, THREADS>(as, x, x_stride, m0, n, k0, k_end);
+    bf_load_w<BN, THREADS, LO>(bh, bl, w_hi, w_lo, in, o0, out, k0, k_end);
 }
 
 // y (+)= acc (+ bias) for one block's tile. Accumulator (i, j): c0 c1 at (row g, outputs 2t, 2t + 1), c2 c3 at row
@@ -115,6 +126,8 @@ MF_DEVICE void bf_epilogue(float (&acc)[FM][FN][4], int m0, int o0, int n, int o
 }
 
 // One (BM x BN) output tile per block; WM x WN warps, each (BM / WM) x (BN / WN) as FM x FN fragments of 16 x 8.
+// W's first STAGES - 1 K tiles (weights) are requested before mf_grid_dep(), while the kernel before this one finishes;
+// x's after it.
 template <int BM, int BN, int WM, int WN, int PASSES, int STAGES>
 MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                          const __nv_bfloat16* __restrict__ w_hi, const __nv_bfloat16* __restrict__ w_lo,
@@ -130,12 +143,22 @@ MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict
     float* As = reinterpret_cast<float*>(bf_smem);                                      // (STAGES, BM, BF_LDA)
     __nv_bfloat16* Bh = reinterpret_cast<__nv_bfloat16*>(As + STAGES * A_STAGE);        // (STAGES, BN, BF_LDB)
     __nv_bfloat16* Bl = Bh + STAGES * B_STAGE;                                           // (STAGES, BN, BF_LDB)
-    int n = *n_rows;
-    int m0 = blockIdx.y * BM;
-    if (m0 >= n) return;
     int o0 = blockIdx.x * BN;
     int k_begin = blockIdx.z * k_per_split;
     int k_end = min(in, k_begin + k_per_split);
+    int tiles = k_end > k_begin ? (k_end - k_begin + BF_BK - 1) / BF_BK : 0;
+    // W's first tiles before the wait; they join the first cp.async group (stage 0's x, below), so every wait covers them
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++)
+        if (s < tiles)
+            bf_load_w<BN, THREADS, LO>(Bh + s * B_STAGE, Bl + s * B_STAGE, w_hi, w_lo, in, o0, out, k_begin + s * BF_BK, k_end);
+    mf_grid_dep();
+    int n = *n_rows;
+    int m0 = blockIdx.y * BM;
+    if (m0 >= n) {
+        cp_async_wait<0>();
+        return;
+    }
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int wm = warp / WN, wn = warp % WN;
     int g = lane >> 2, t = lane & 3;  // fragment row group and column pair
@@ -148,12 +171,9 @@ MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
-    int tiles = k_end > k_begin ? (k_end - k_begin + BF_BK - 1) / BF_BK : 0;
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (s < tiles)
-            bf_load_tile<BM, BN, THREADS, LO>(As + s * A_STAGE, Bh + s * B_STAGE, Bl + s * B_STAGE, x, x_stride, m0, n, w_hi,
-                                              w_lo, in, o0, out, k_begin + s * BF_BK, k_end);
+        if (s < tiles) bf_load_x<BM, THREADS>(As + s * A_STAGE, x, x_stride, m0, n, k_begin + s * BF_BK, k_end);
         cp_async_commit();
     }
     for (int kt = 0; kt < tiles; kt++) {
@@ -228,32 +248,14 @@ MF_DEVICE void bf16_tile(const int* __restrict__ n_rows, const float* __restrict
 // Three block tiles (rows x outputs), picked per product by the launcher from how many blocks fill the device
 // (measured on the H100 at batch 4096 and 512; two stages suit 128 x 128, whose two blocks then share an SM):
 // 128 x 128 (2 stages, 80 KB), 256 x 128 ("_w": 8 warps of 64 x 64, 3 stages, 180 KB), 64 x 64 ("_s", 60 KB).
-extern "C" __global__ void __launch_bounds__(256) linear_bf16x3(BF16_ARGS) {
-    mf_grid_dep();
-    bf16_tile<128, 128, 2, 4, 3, 2>(BF16_PASS);
-}
+extern "C" __global__ void __launch_bounds__(256) linear_bf16x3(BF16_ARGS) { bf16_tile<128, 128, 2, 4, 3, 2>(BF16_PASS); }
 
-extern "C" __global__ void __launch_bounds__(256) linear_bf16x1(BF16_ARGS) {
-    mf_grid_dep();
-    bf16_tile<128, 128, 2, 4, 1, 2>(BF16_PASS);
-}
+extern "C" __global__ void __launch_bounds__(256) linear_bf16x1(BF16_ARGS) { bf16_tile<128, 128, 2, 4, 1, 2>(BF16_PASS); }
 
-extern "C" __global__ void __launch_bounds__(256) linear_bf16x3_w(BF16_ARGS) {
-    mf_grid_dep();
-    bf16_tile<256, 128, 4, 2, 3, BF_STAGES>(BF16_PASS);
-}
+extern "C" __global__ void __launch_bounds__(256) linear_bf16x3_w(BF16_ARGS) { bf16_tile<256, 128, 4, 2, 3, BF_STAGES>(BF16_PASS); }
 
-extern "C" __global__ void __launch_bounds__(256) linear_bf16x1_w(BF16_ARGS) {
-    mf_grid_dep();
-    bf16_tile<256, 128, 4, 2, 1, BF_STAGES>(BF16_PASS);
-}
+extern "C" __global__ void __launch_bounds__(256) linear_bf16x1_w(BF16_ARGS) { bf16_tile<256, 128, 4, 2, 1, BF_STAGES>(BF16_PASS); }
 
-extern "C" __global__ void __launch_bounds__(128) linear_bf16x3_s(BF16_ARGS) {
-    mf_grid_dep();
-    bf16_tile<64, 64, 2, 2, 3, BF_STAGES>(BF16_PASS);
-}
+extern "C" __global__ void __launch_bounds__(128) linear_bf16x3_s(BF16_ARGS) { bf16_tile<64, 64, 2, 2, 3, BF_STAGES>(BF16_PASS); }
 
-extern "C" __global__ void __launch_bounds__(128) linear_bf16x1_s(BF16_ARGS) {
-    mf_grid_dep();
-    bf16_tile<64, 64, 2, 2, 1, BF_STAGES>(BF16_PASS);
-}
+extern "C" __global__ void __launch_bounds__(128) linear_bf16x1_s(BF16_ARGS) { bf16_tile<64, 64, 2, 2, 1, BF_STAGES>(BF16_PASS); }

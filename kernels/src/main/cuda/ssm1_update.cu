@@ -108,18 +108,24 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
             dtw[i] = dtw_in_regs && k < dt_rank ? dt_w[(size_t)chc * dt_rank + k] : 0.0f;
         }
     }
-    mf_grid_dep();  // the weights above are requested before it; what other kernels write, after it
+    // the rows' states before the wait too: the step's control block (n_rows, slots) is copied before its first kernel,
+    // and no kernel but this one touches this layer's SSM state (common.cuh, mf_grid_dep)
     int n = *n_rows;
-    if (r0 >= n) return;
     float4 hv[ROWS];
     float4* hp[ROWS];
+#pragma unroll
+    for (int rr = 0; rr < ROWS; rr++) {
+        int r = min(r0 + rr, max(n - 1, 0));
+        hp[rr] = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
+        hv[rr] = active && r0 + rr < n ? *hp[rr] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    mf_grid_dep();  // the weights and states above are requested before it; activations after it
+    if (r0 >= n) return;
     float xv[ROWS], zv[ROWS], dtr[ROWS];
 #pragma unroll
     for (int rr = 0; rr < ROWS; rr++) {
         int r = min(r0 + rr, n - 1);
-        hp[rr] = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
         bool ok = active && r0 + rr < n;
-        hv[rr] = ok ? *hp[rr] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         xv[rr] = ok ? xc[(size_t)r * xc_stride + chc] : 0.0f;
         zv[rr] = ok ? z[(size_t)r * z_stride + chc] : 0.0f;
         dtr[rr] = ok && !DTW ? dtv[(size_t)r * dtv_stride + chc] : 0.0f;

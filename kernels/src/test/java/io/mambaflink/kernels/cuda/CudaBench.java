@@ -56,12 +56,12 @@ public final class CudaBench {
         if (what.equals("all") || what.equals("models") || what.startsWith("m1")) {
             int[] batches = what.equals("m1-small") ? new int[] {1, 2, 4, 8} : what.equals("m1-big") ? new int[] {512, 1024, 2048, 4096}
                     : new int[] {1, 64, 512, 4096};
-            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), batches, copy);
+            run("Mamba-1 130M", RandomModel.mamba1Lm(768, 24, 16, 50280), batchesOr(batches), copy);
         }
         if (what.equals("all") || what.equals("models") || what.startsWith("m2")) {
             int[] batches = what.equals("m2-small") ? new int[] {1} : what.equals("m2-big") ? new int[] {512, 1024}
                     : new int[] {1, 64, 512, 1024};
-            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), batches, copy);
+            run("Mamba-2 130M", RandomModel.mamba2Lm(768, 24, 128, 1, 50280), batchesOr(batches), copy);
         }
         if (what.equals("all") || what.equals("ssm")) {
             ssmAlone(device, copy);
@@ -72,6 +72,12 @@ public final class CudaBench {
         if (what.equals("overlap")) {
             overlap(device);
         }
+    }
+
+    /** -Dmambaflink.bench.batches=512,1024 in place of a section's batch sizes. */
+    private static int[] batchesOr(int[] batches) {
+        String b = System.getProperty("mambaflink.bench.batches");
+        return b == null ? batches : java.util.Arrays.stream(b.split(",")).mapToInt(v -> Integer.parseInt(v.trim())).toArray();
     }
 
     /**

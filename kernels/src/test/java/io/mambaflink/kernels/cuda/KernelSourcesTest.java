@@ -19,8 +19,10 @@ import org.junit.jupiter.api.Test;
 /**
  * The rule that makes programmatic edges in the step graphs safe (ProgrammaticEdges, mf_grid_dep in common.cuh), checked
  * on the kernel sources, so it holds without a GPU: every kernel reaches mf_grid_dep(), and no function does anything
- * before its call to it that depends on another kernel of the step: it neither returns, nor reads the row count, the
- * slots, the states or any activation. (Whether the weights read before it are really weights is left to review.)
+ * before its call to it that depends on another kernel of the step: it neither returns, nor reads the states or any
+ * activation. The control block (the row count, the slots) may be read before it: the step copies it in before its first
+ * kernel. The one exception for states is {@link #OWN_STATE_BEFORE_WAIT}. (Whether the weights read before it are really
+ * weights is left to review.)
  */
 class KernelSourcesTest {
     private static final Pattern GLOBAL = Pattern.compile(
@@ -28,7 +30,13 @@ class KernelSourcesTest {
     private static final Pattern DEVICE = Pattern.compile("MF_DEVICE\\s+[\\w:<>*&\\s]+?\\b(\\w+)\\s*\\(");
     /** What a function may not touch before mf_grid_dep(): a return, or names of what other kernels write or set. */
     private static final Pattern BEFORE_WAIT = Pattern.compile(
-            "\\breturn\\b|\\bn_rows\\b|\\bslots\\b|\\bstates\\b|\\bx\\[|\\bxc\\b|\\bdbc\\b|\\by\\[|\\bz\\[|\\bhidden\\b|\\bproj\\b");
+            "\\breturn\\b|\\bstates\\b|\\bx\\[|\\bxc\\b|\\bdbc\\b|\\by\\[|\\bz\\[|\\bhidden\\b|\\bproj\\b");
+    /**
+     * Functions that read their layer's state rows before mf_grid_dep(): Mamba-1's state update, the only kernel of a step
+     * that reads or writes a layer's SSM state (the conv kernels own the conv part, at another offset), so nothing before
+     * it in the step can have changed what it reads.
+     */
+    private static final Set<String> OWN_STATE_BEFORE_WAIT = Set.of("ssm1_fast");
 
     @Test
     void everyKernelWaitsForTheKernelBeforeItBeforeTouchingWhatItWrote() throws IOException {
@@ -71,8 +79,11 @@ class KernelSourcesTest {
                 int at = f.getValue().indexOf("mf_grid_dep(");
                 if (at >= 0) {
                     Matcher m = BEFORE_WAIT.matcher(f.getValue().substring(0, at));
-                    if (m.find()) {
-                        early.add(f.getKey() + ": '" + m.group() + "'");
+                    while (m.find()) {
+                        if (!(m.group().equals("states") && OWN_STATE_BEFORE_WAIT.contains(f.getKey()))) {
+                            early.add(f.getKey() + ": '" + m.group() + "'");
+                            break;
+                        }
                     }
                 }
             }
