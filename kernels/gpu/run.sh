@@ -10,6 +10,7 @@
 #   PROFILE="m1 4096,m2 1024" picks the profiled steps (default "m1 1,m1 512,m2 1,m2 512").
 #   NCU_METRICS=lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum adds metrics to the profile's columns.
 #   NCU_OPTS="--cache-control none --clock-control none" passes options to ncu; NCU_BY_GRID=1 splits rows by grid size.
+#   FATBIN_DIR=.gpu/<name> runs an alternative sm_90a kernel build (kernels/gpu/alt-fatbin.sh) in place of the jar's.
 #   PROBE="256,2 128,1,l2 32,2,b2" picks overlap_probe's runs ("a" kernel threads, copy blocks per SM, a = tc (default),
 #   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2). PDL_PROBE="132 256 262144 96 512" picks pdl_probe's shapes
 #   (blocks, threads, floats, kernels, float4 of weights per block; five numbers per shape).
@@ -20,6 +21,8 @@ mkdir -p "$OUT"
 steps="${*:-tests bench hf}"
 JAVA=.jre/bin/java
 CP=".gpu/kernels.jar:.gpu/test-classes:$(ls .gpu/lib/*.jar | tr "\n" ":")"
+# FATBIN_DIR=.gpu/<name>: an alternative sm_90a fatbin (kernels/gpu/alt-fatbin.sh) ahead of the jar's
+[ -n "${FATBIN_DIR:-}" ] && CP="$FATBIN_DIR:$CP" && echo "kernels: $FATBIN_DIR/io/mambaflink/kernels/cuda/mamba_sm90a.fatbin"
 rc=0
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 if [[ " $steps " == *" tests "* ]]; then
