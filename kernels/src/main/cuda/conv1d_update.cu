@@ -9,7 +9,8 @@
 //          xc_stride.
 // Launch:  grid (ceil(conv_dim / 128), rows), block 128; one thread per (row, channel). vec = 1 (d_conv 4, windows and
 //          weight rows 16-byte aligned: the launcher checks) moves each window as one float4, so a warp reads and
-//          writes 512 contiguous bytes (H100, batch 4096, d_inner 1536: 0.092 ms instead of 0.156).
+//          writes 512 contiguous bytes (H100, batch 4096, d_inner 1536: 0.092 ms instead of 0.156). The float4 windows
+//          (here and in conv_xproj) are read and written with the streaming hint, as ssm1_update's states.
 #include "common.cuh"
 
 // One float4 window (d_conv 4): acc + sum_j window'[j] * wt[j] over the window shifted left with xn as its newest
@@ -36,10 +37,10 @@ extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const i
     const float* w = weight + (size_t)ch * d_conv;
     float acc = bias ? bias[ch] : 0.0f;
     if (vec) {
-        float4 v = *reinterpret_cast<float4*>(win);
+        float4 v = __ldcs(reinterpret_cast<float4*>(win));
         float4 wt = __ldg(reinterpret_cast<const float4*>(w));
         acc = conv4_step(v, wt, acc, x[(size_t)r * x_stride + ch]);
-        *reinterpret_cast<float4*>(win) = v;
+        __stcs(reinterpret_cast<float4*>(win), v);
         xc[(size_t)r * xc_stride + ch] = mf_silu(acc);
         return;
     }
@@ -135,7 +136,7 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
             int row = m0 + r0 + q * (CX_THREADS / CX_CH);
             bool ok = c_ok && row < n;
             win[q] = ok ? reinterpret_cast<float4*>(states + (long long)slots[row] * state_stride + conv_off) + c : nullptr;
-            v[q] = ok ? *win[q] : make_float4(0.f, 0.f, 0.f, 0.f);
+            v[q] = ok ? __ldcs(win[q]) : make_float4(0.f, 0.f, 0.f, 0.f);
             xn[q] = ok ? x[(size_t)row * x_stride + c] : 0.0f;
         }
 #pragma unroll
@@ -144,7 +145,7 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
             float out = 0.0f;
             if (win[q]) {
                 out = mf_silu(conv4_step(v[q], wt, b0, xn[q]));
-                *win[q] = v[q];
+                __stcs(win[q], v[q]);
                 xc[(size_t)(m0 + r) * xc_stride + c] = out;
             }
             __nv_bfloat16 h = __float2bfloat16_rn(out);

@@ -109,7 +109,10 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
         }
     }
     // the rows' states before the wait too: the step's control block (n_rows, slots) is copied before its first kernel,
-    // and no kernel but this one touches this layer's SSM state (common.cuh, mf_grid_dep)
+    // and no kernel but this one touches this layer's SSM state (common.cuh, mf_grid_dep). A state is read once and
+    // written once a step, so both with the streaming hint (ld/st.global.cs: evict first), which leaves L2 to the
+    // weights and activations (H100, Mamba-1 device ms at batch 512: 3.117 / 3.121 against 3.151 / 3.156; Mamba-2's
+    // state update measured slower with it, 18.38 against 17.76 ms at 1024, so it has none)
     int n = *n_rows;
     float4 hv[ROWS];
     float4* hp[ROWS];
@@ -117,7 +120,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
     for (int rr = 0; rr < ROWS; rr++) {
         int r = min(r0 + rr, max(n - 1, 0));
         hp[rr] = reinterpret_cast<float4*>(states + (long long)slots[r] * state_stride + ssm_off + (size_t)chc * d_state) + sub;
-        hv[rr] = active && r0 + rr < n ? *hp[rr] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        hv[rr] = active && r0 + rr < n ? __ldcs(hp[rr]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     mf_grid_dep();  // the weights and states above are requested before it; activations after it
     if (r0 >= n) return;
@@ -165,7 +168,7 @@ MF_DEVICE void ssm1_fast(const int* __restrict__ n_rows, const int* __restrict__
         h.y = h.y * __expf(a.y * dt) + dtx * Bv[1];
         h.z = h.z * __expf(a.z * dt) + dtx * Bv[2];
         h.w = h.w * __expf(a.w * dt) + dtx * Bv[3];
-        if (active) *hp[rr] = h;
+        if (active) __stcs(hp[rr], h);
         float acc = active ? h.x * Cv[0] + h.y * Cv[1] + h.z * Cv[2] + h.w * Cv[3] : 0.0f;
         for (int o = lanes_per_ch >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
         if (active && sub == 0) {
