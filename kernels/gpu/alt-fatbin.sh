@@ -11,7 +11,10 @@ src="$(cd "$1" && pwd)"
 cd "$(dirname "$0")/../.."
 dst=".gpu/$2/io/mambaflink/kernels/cuda"
 mkdir -p "$dst"
-unit="$(mktemp -d)/unit.cu"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+unit="$work/unit.cu"
 for f in "$src"/*.cu; do echo "#include \"$f\""; done > "$unit"
+# the sm_90a half of build-fatbin.sh
 nvcc -fatbin -O3 -std=c++17 --threads 0 -I"$src" -gencode arch=compute_90a,code=sm_90a -o "$dst/mamba_sm90a.fatbin" "$unit"
 echo "built $dst/mamba_sm90a.fatbin from $src"
