@@ -16,6 +16,28 @@
 
 MF_DEVICE float mf_silu(float v) { return v / (1.0f + expf(-v)); }
 
+// Conv windows, in two layouts. A window holds a channel's last d_conv inputs, element j = 0 the oldest, d_conv - 1
+// the newest; a step drops element 0, shifts the rest down and appends the new input.
+// - Canonical (phases null; host mode, the kernel tests): the layer's windows (conv_dim, d_conv) row-major, newest
+//   column last, as StateLayout and the CPU engine keep them; a step rewrites the whole window.
+// - Ring (phases given; resident slots): the layer's windows (d_conv, conv_dim), a column per input, and element j of
+//   stream row r's windows in column (phases[r] + j) % d_conv, where phases[r] = the stream's position % d_conv. A
+//   step writes only the new input, into the column of element 0 (which it drops), and reads the other d_conv - 1
+//   columns: 4 of the window's 8 floats a channel move (d_conv 4) where the canonical step moves all 8 (H100, Mamba-1
+//   device ms 3.034 / 16.90 against 3.124 / 17.92 at batch 512 / 4096 in the first measurement, a build with phase 0
+//   for every row). CudaStepEngine converts on load and store (ConvRing.java).
+// Index of element j of channel ch inside its layer's windows; phase < 0: canonical. 32-bit arithmetic (a layer's
+// windows are far fewer than 2^31 floats): the ring's index math sits in the conv kernels' load path.
+MF_DEVICE int mf_win_at(int ch, int j, int d_conv, int conv_dim, int phase) {
+    if (phase < 0) return ch * d_conv + j;
+    int col = phase + j;
+    if (col >= d_conv) col -= d_conv;
+    return col * conv_dim + ch;
+}
+
+// The same for d_conv 4 rings: element j of channel ch.
+MF_DEVICE int mf_ring4_at(int ch, int j, int conv_dim, int phase) { return ((phase + j) & 3) * conv_dim + ch; }
+
 // Programmatic dependent launch (sm_90+). On compute capability 9.0 and newer the engine joins the kernels of its step
 // graphs by programmatic edges (ProgrammaticEdges.java), so that a kernel's blocks are scheduled while the kernel
 // before it is still finishing. Every kernel therefore calls mf_grid_dep() before it touches anything another kernel

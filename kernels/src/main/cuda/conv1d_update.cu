@@ -1,16 +1,18 @@
 // conv1d_update: one step of the depthwise causal conv on each stream's conv window, then silu
 // (causal_conv1d_update with silu activation):
-//   window[ch, :] <- shift left by one, newest column = x[r, ch]
+//   window[ch, :] <- shift left by one, newest element = x[r, ch]
 //   xc[r, ch] = silu(bias[ch] + sum_j window[ch, j] * weight[ch, j])
 //
-// Shapes:  state pool: stream row r at states + slots[r] * state_stride; its conv window (conv_dim, d_conv) row-major,
-//          newest column last, at conv_off floats into the stream. x (rows, conv_dim) with row stride x_stride (a slice
-//          of in_proj's output); weight (conv_dim, d_conv); bias (conv_dim) or null; xc (rows, conv_dim) stride
-//          xc_stride.
-// Launch:  grid (ceil(conv_dim / 128), rows), block 128; one thread per (row, channel). vec = 1 (d_conv 4, windows and
-//          weight rows 16-byte aligned: the launcher checks) moves each window as one float4, so a warp reads and
-//          writes 512 contiguous bytes (H100, batch 4096, d_inner 1536: 0.092 ms instead of 0.156). The float4 windows
-//          (here and in conv_xproj) are read and written with the streaming hint, as ssm1_update's states.
+// Shapes:  state pool: stream row r at states + slots[r] * state_stride; the layer's conv windows at conv_off floats into
+//          the stream, canonical (conv_dim, d_conv) row-major, newest column last (phases null), or rings (d_conv,
+//          conv_dim) with row r's element j in column (phases[r] + j) % d_conv (common.cuh, mf_win_at). x (rows,
+//          conv_dim) with row stride x_stride (a slice of in_proj's output); weight (conv_dim, d_conv); bias (conv_dim)
+//          or null; xc (rows, conv_dim) stride xc_stride.
+// Launch:  grid (ceil(conv_dim / 128), rows), block 128; one thread per (row, channel). Canonical windows with vec = 1
+//          (d_conv 4, windows and weight rows 16-byte aligned: the launcher checks) move as one float4 each, so a warp
+//          reads and writes 512 contiguous bytes (H100, batch 4096, d_inner 1536: 0.092 ms instead of 0.156); a ring's
+//          columns are contiguous across channels, so a warp's reads and its one write are coalesced as they are. The
+//          windows (here and in conv_xproj) are read and written with the streaming hint, as ssm1_update's states.
 #include "common.cuh"
 
 // One float4 window (d_conv 4): acc + sum_j window'[j] * wt[j] over the window shifted left with xn as its newest
@@ -25,7 +27,8 @@ MF_DEVICE float conv4_step(float4& v, float4 wt, float acc, float xn) {
 }
 
 extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const int* __restrict__ slots,
-                                         float* __restrict__ states, long long state_stride, int conv_off,
+                                         const int* __restrict__ phases, float* __restrict__ states,
+                                         long long state_stride, int conv_off,
                                          const float* __restrict__ x, int x_stride,
                                          const float* __restrict__ weight, const float* __restrict__ bias,
                                          int conv_dim, int d_conv, float* __restrict__ xc, int xc_stride, int vec) {
@@ -33,9 +36,29 @@ extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const i
     int r = blockIdx.y;
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= *n_rows || ch >= conv_dim) return;
-    float* win = states + (long long)slots[r] * state_stride + conv_off + (size_t)ch * d_conv;
+    float* layer = states + (long long)slots[r] * state_stride + conv_off;
     const float* w = weight + (size_t)ch * d_conv;
     float acc = bias ? bias[ch] : 0.0f;
+    if (phases) {
+        // ring: elements 1 .. d_conv - 1 stay where they are; the new input goes over element 0
+        int ph = phases[r];
+        float xn = x[(size_t)r * x_stride + ch];
+        if (d_conv == 4) {  // the three loads in flight together
+            float o1 = __ldcs(layer + mf_ring4_at(ch, 1, conv_dim, ph));
+            float o2 = __ldcs(layer + mf_ring4_at(ch, 2, conv_dim, ph));
+            float o3 = __ldcs(layer + mf_ring4_at(ch, 3, conv_dim, ph));
+            acc += o1 * w[0];
+            acc += o2 * w[1];
+            acc += o3 * w[2];
+        } else {
+            for (int j = 0; j < d_conv - 1; j++) acc += __ldcs(layer + mf_win_at(ch, j + 1, d_conv, conv_dim, ph)) * w[j];
+        }
+        acc += xn * w[d_conv - 1];
+        __stcs(layer + mf_win_at(ch, 0, d_conv, conv_dim, ph), xn);
+        xc[(size_t)r * xc_stride + ch] = mf_silu(acc);
+        return;
+    }
+    float* win = layer + (size_t)ch * d_conv;
     if (vec) {
         float4 v = __ldcs(reinterpret_cast<float4*>(win));
         float4 wt = __ldg(reinterpret_cast<const float4*>(w));
@@ -66,7 +89,7 @@ extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const i
 // 0.091 for the conv alone and 0.116 for the conv then x_proj. Measured slower and not kept: 128-channel tiles (half
 // the atomic adds, two blocks per SM) 0.111 ms; 128-row tiles (half the W traffic, three blocks per SM) 0.113 ms.
 //
-// Shapes:  windows as conv1d_update (d_conv 4, each window 16-byte aligned); x (rows, conv_dim) stride x_stride; weight
+// Shapes:  windows as conv1d_update (d_conv 4; canonical windows 16-byte aligned), canonical or rings; x (rows, conv_dim) stride x_stride; weight
 //          (conv_dim, 4), bias (conv_dim) or null; xc (rows, conv_dim) stride xc_stride; w_hi, w_lo (n_out, conv_dim) bf16
 //          row-major (conv_dim % 8 == 0, 16-byte aligned); dbc (rows, n_out) stride dbc_stride.
 // Launch:  grid (ceil(conv_dim / CX_CH), ceil(rows / CX_BM)), block CX_THREADS; the *_w builds take n_out <= 256, the
@@ -91,7 +114,8 @@ MF_DEVICE void cx_add2(float* p, float a, float b, bool both) {
 }
 
 template <int NTW, bool LO>
-MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __restrict__ slots, float* __restrict__ states,
+MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __restrict__ slots, const int* __restrict__ phases,
+                               float* __restrict__ states,
                                long long state_stride, int conv_off, const float* __restrict__ x, int x_stride,
                                const float* __restrict__ weight, const float* __restrict__ bias, int conv_dim,
                                float* __restrict__ xc, int xc_stride, const __nv_bfloat16* __restrict__ w_hi,
@@ -130,13 +154,23 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
     for (int r0 = threadIdx.x / CX_CH; r0 < CX_BM; r0 += CX_ROUND * (CX_THREADS / CX_CH)) {
         float4 v[CX_ROUND];
         float xn[CX_ROUND];
-        float4* win[CX_ROUND];
+        float* win[CX_ROUND];  // the canonical window, or the ring's element 0 (where the new input goes)
 #pragma unroll
         for (int q = 0; q < CX_ROUND; q++) {
             int row = m0 + r0 + q * (CX_THREADS / CX_CH);
             bool ok = c_ok && row < n;
-            win[q] = ok ? reinterpret_cast<float4*>(states + (long long)slots[row] * state_stride + conv_off) + c : nullptr;
-            v[q] = ok ? __ldcs(win[q]) : make_float4(0.f, 0.f, 0.f, 0.f);
+            float* layer = ok ? states + (long long)slots[row] * state_stride + conv_off : nullptr;
+            v[q] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (ok && phases) {
+                int ph = phases[row];
+                win[q] = layer + mf_ring4_at(c, 0, conv_dim, ph);
+                v[q].y = __ldcs(layer + mf_ring4_at(c, 1, conv_dim, ph));
+                v[q].z = __ldcs(layer + mf_ring4_at(c, 2, conv_dim, ph));
+                v[q].w = __ldcs(layer + mf_ring4_at(c, 3, conv_dim, ph));
+            } else {
+                win[q] = ok ? layer + 4 * (size_t)c : nullptr;
+                if (ok) v[q] = __ldcs(reinterpret_cast<float4*>(win[q]));
+            }
             xn[q] = ok ? x[(size_t)row * x_stride + c] : 0.0f;
         }
 #pragma unroll
@@ -145,7 +179,11 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
             float out = 0.0f;
             if (win[q]) {
                 out = mf_silu(conv4_step(v[q], wt, b0, xn[q]));
-                __stcs(win[q], v[q]);
+                if (phases) {
+                    __stcs(win[q], xn[q]);
+                } else {
+                    __stcs(reinterpret_cast<float4*>(win[q]), v[q]);
+                }
                 xc[(size_t)(m0 + r) * xc_stride + c] = out;
             }
             __nv_bfloat16 h = __float2bfloat16_rn(out);
@@ -207,13 +245,14 @@ MF_DEVICE void conv_xproj_tile(const int* __restrict__ n_rows, const int* __rest
 }
 
 #define CX_ARGS                                                                                                           \
-    const int *__restrict__ n_rows, const int *__restrict__ slots, float *__restrict__ states, long long state_stride,    \
-        int conv_off, const float *__restrict__ x, int x_stride, const float *__restrict__ weight,                        \
-        const float *__restrict__ bias, int conv_dim, float *__restrict__ xc, int xc_stride,                              \
+    const int *__restrict__ n_rows, const int *__restrict__ slots, const int *__restrict__ phases,                        \
+        float *__restrict__ states, long long state_stride, int conv_off, const float *__restrict__ x, int x_stride,      \
+        const float *__restrict__ weight, const float *__restrict__ bias, int conv_dim, float *__restrict__ xc,           \
+        int xc_stride,                                                                                                    \
         const __nv_bfloat16 *__restrict__ w_hi, const __nv_bfloat16 *__restrict__ w_lo, int n_out, float *__restrict__ dbc, \
         int dbc_stride
 #define CX_PASS \
-    n_rows, slots, states, state_stride, conv_off, x, x_stride, weight, bias, conv_dim, xc, xc_stride, w_hi, w_lo, n_out, dbc, dbc_stride
+    n_rows, slots, phases, states, state_stride, conv_off, x, x_stride, weight, bias, conv_dim, xc, xc_stride, w_hi, w_lo, n_out, dbc, dbc_stride
 
 // Four blocks per SM for the narrow builds (at most 64 registers; their 46 KB of shared memory fit four times), two for
 // the wide ones (64 accumulators a thread).

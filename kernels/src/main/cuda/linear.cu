@@ -15,7 +15,8 @@
 //                         splitting one output's row, for in >= 1024 (vec, no fused norm or conv): its lanes stream those W rows once (float4 when vec = 1: in % 4 == 0 and
 //                         x, W 16-byte aligned rows) against every batch row, then warp sums. Weight-bandwidth bound, for small batches. With conv_w given, outputs
 //                         conv_lo .. conv_lo + conv_dim also run the conv step of conv1d_update.cu on their channel
-//                         (window at states + slots[r] * state_stride + conv_off; xc (rows, conv_dim); d_conv <= 8),
+//                         (the row's windows at states + slots[r] * state_stride + conv_off, canonical, or a ring
+//                         where phases is given: common.cuh, mf_win_at; xc (rows, conv_dim); d_conv <= 8),
 //                         which saves a launch per layer.
 //          linear_tf32x3: grid (ceil(out / 64), ceil(rows / 64), splits), block 128 (4 warps, each 32 x 32 of the
 //                         64 x 64 tile); linear_tf32x3_big: grid (ceil(out / 128), ceil(rows / 128), splits), block 256
@@ -71,7 +72,8 @@ template <int OPW, int WREGS, int R = GEMV_ROWS>
 MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict__ x, int x_stride,
                          const float* __restrict__ norm_w, float eps, const float* __restrict__ w,
                          const float* __restrict__ bias, int in, int out, float* __restrict__ y, int y_stride,
-                         int accumulate, int vec, const int* __restrict__ slots, float* __restrict__ states,
+                         int accumulate, int vec, const int* __restrict__ slots, const int* __restrict__ phases,
+                         float* __restrict__ states,
                          long long state_stride, int conv_off, const float* __restrict__ conv_w,
                          const float* __restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,
                          float* __restrict__ xc, int xc_stride) {
@@ -91,7 +93,8 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     float y_old[OPW];
     bool conv_here[OPW];
     float win_old[OPW][GEMV_CONV_REGS];
-    float* win[OPW];
+    float* win[OPW];  // the row's windows of this layer (common.cuh, mf_win_at)
+    int ph = phases && lane < n ? phases[lane] : -1;
 #pragma unroll
     for (int j = 0; j < OPW; j++) {
         int o = o0 + j;
@@ -101,9 +104,9 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
         y_old[j] = accumulate && live ? y[(size_t)lane * y_stride + o] : 0.0f;
         win[j] = nullptr;
         if (conv_here[j]) {
-            win[j] = states + (long long)slots[lane] * state_stride + conv_off + (size_t)ch * d_conv;
+            win[j] = states + (long long)slots[lane] * state_stride + conv_off;
 #pragma unroll
-            for (int t = 0; t < GEMV_CONV_REGS; t++) win_old[j][t] = t < d_conv ? win[j][t] : 0.0f;
+            for (int t = 0; t < GEMV_CONV_REGS; t++) win_old[j][t] = t < d_conv ? win[j][mf_win_at(ch, t, d_conv, conv_dim, ph)] : 0.0f;
         }
     }
     float acc[OPW][R];
@@ -195,11 +198,12 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
                     for (int t = 0; t < GEMV_CONV_REGS - 1; t++) {
                         if (t < d_conv - 1) {
                             float wv = win_old[j][t + 1];
-                            win[j][t] = wv;
+                            if (ph < 0) win[j][mf_win_at(ch, t, d_conv, conv_dim, ph)] = wv;  // the ring keeps it in place
                             c += wv * cw[t];
                         }
                     }
-                    win[j][d_conv - 1] = v;
+                    // the new input: the last column, or in the ring over element 0
+                    win[j][mf_win_at(ch, ph < 0 ? d_conv - 1 : 0, d_conv, conv_dim, ph)] = v;
                     c += v * cw[d_conv - 1];
                     xc[(size_t)r * xc_stride + ch] = mf_silu(c);
                 }
@@ -212,12 +216,12 @@ MF_DEVICE void gemv_body(const int* __restrict__ n_rows, const float* __restrict
     const int *__restrict__ n_rows, const float *__restrict__ x, int x_stride, const float *__restrict__ norm_w,    \
         float eps, const float *__restrict__ w, const float *__restrict__ bias, int in, int out,                     \
         float *__restrict__ y, int y_stride, int accumulate, int vec, const int *__restrict__ slots,                  \
-        float *__restrict__ states, long long state_stride, int conv_off, const float *__restrict__ conv_w,          \
-        const float *__restrict__ conv_b, int conv_lo, int conv_dim, int d_conv, float *__restrict__ xc,             \
-        int xc_stride, int opw
+        const int *__restrict__ phases, float *__restrict__ states, long long state_stride, int conv_off,            \
+        const float *__restrict__ conv_w, const float *__restrict__ conv_b, int conv_lo, int conv_dim, int d_conv,   \
+        float *__restrict__ xc, int xc_stride, int opw
 #define GEMV_PASS                                                                                                 \
-    n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, states, state_stride,   \
-        conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride
+    n_rows, x, x_stride, norm_w, eps, w, bias, in, out, y, y_stride, accumulate, vec, slots, phases, states,         \
+        state_stride, conv_off, conv_w, conv_b, conv_lo, conv_dim, d_conv, xc, xc_stride
 
 // One or two outputs per warp (opw), for at most R batch rows.
 template <int R>

@@ -5,7 +5,7 @@ import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
 
 /**
- * Launcher of conv1d_update.cu: {@code conv1d_update} (shift each stream's conv window, depthwise conv, silu) and
+ * Launcher of conv1d_update.cu: {@code conv1d_update} (advance each stream's conv window, depthwise conv, silu) and
  * {@code conv_xproj_*} (the same step with Mamba-1's x_proj fused in, which the engine runs in launches of
  * {@link CudaStepEngine#CONV_XPROJ_MIN_ROWS} rows and more).
  */
@@ -41,33 +41,37 @@ public final class Conv1dUpdateKernel {
 
     /**
      * @param slots       (rows) int32 state row of each batch row in {@code states}
-     * @param states      (stateRows, stateStride) stream states; the window (convDim, dConv) at convOff in each
+     * @param phases      (rows) int32 ring phase of each row (its stream's position % dConv) where the layer's windows are
+     *                    rings (dConv, convDim), or {@link Dev#NONE} where they are canonical (convDim, dConv), newest
+     *                    column last (common.cuh, mf_win_at)
+     * @param states      (stateRows, stateStride) stream states; the layer's windows at convOff in each
      * @param stateRows   rows of the state pool (slots are checked on the host against it)
      * @param x           (rows, convDim) stride xStride: the new column
      * @param weight      (convDim, dConv)
      * @param bias        (convDim) or {@link Dev#NONE}
      * @param xc          (rows, convDim) stride xcStride: output after silu
      */
-    public void launch(CUstream s, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride, int convOff,
+    public void launch(CUstream s, Dev nRows, int rows, Dev slots, Dev phases, Dev states, long stateRows, long stateStride, int convOff,
             Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride) {
-        launch(s, nRows, rows, slots, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride,
+        launch(s, nRows, rows, slots, phases, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride,
                 true);
     }
 
     /** As above; {@code allowVec} false keeps the scalar path where the float4 one would run (tests, benchmarks). */
-    void launch(CUstream s, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride, int convOff,
+    void launch(CUstream s, Dev nRows, int rows, Dev slots, Dev phases, Dev states, long stateRows, long stateStride, int convOff,
             Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride, boolean allowVec) {
-        check(NAME, nRows, rows, slots, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride);
-        Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
+        check(NAME, nRows, rows, slots, phases, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride);
+        Pointer p = Pointer.to(nRows.arg(), slots.arg(), phases.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
                 Pointer.to(new int[] {convOff}), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), bias.arg(),
                 Pointer.to(new int[] {convDim}), Pointer.to(new int[] {dConv}), xc.arg(), Pointer.to(new int[] {xcStride}),
                 Pointer.to(new int[] {allowVec && vec4(states, stateStride, convOff, weight, dConv) ? 1 : 0}));
         Cu.launch(NAME, fn, (convDim + 127) / 128, rows, 1, 128, 0, s, p);
     }
 
-    private static void check(String name, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride, int convOff,
-            Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride) {
+    private static void check(String name, Dev nRows, int rows, Dev slots, Dev phases, Dev states, long stateRows, long stateStride,
+            int convOff, Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride) {
         nRows.checkVector(name, 1);
+        phases.checkOptionalVector(name, rows);
         Dev.checkStateRegion(name, slots, rows, states, stateRows, stateStride, convOff, (long) convDim * dConv,
                 "conv window (" + convDim + ", " + dConv + ")");
         x.checkMatrix(name, rows, convDim, xStride);
@@ -99,12 +103,12 @@ public final class Conv1dUpdateKernel {
      * @param xProj  x_proj's (nOut, convDim) weight as its bf16 split
      * @param dbc    (rows, nOut), dense: [dt_low_rank | B | C]
      */
-    public void launchXProj(CUstream s, boolean three, Dev nRows, int rows, Dev slots, Dev states, long stateRows, long stateStride,
+    public void launchXProj(CUstream s, boolean three, Dev nRows, int rows, Dev slots, Dev phases, Dev states, long stateRows, long stateStride,
             int convOff, Dev x, int xStride, Dev weight, Dev bias, int convDim, int dConv, Dev xc, int xcStride, LinearKernel.Split xProj,
             int nOut, Dev dbc) {
         int build = (three ? 0 : 1) + (nOut > XPROJ_NARROW_OUT ? 2 : 0);
         String name = xprojName(build);
-        check(name, nRows, rows, slots, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride);
+        check(name, nRows, rows, slots, phases, states, stateRows, stateStride, convOff, x, xStride, weight, bias, convDim, dConv, xc, xcStride);
         if (!xprojFits(states, stateStride, convOff, weight, dConv, convDim, nOut, xProj)) {
             throw new IllegalArgumentException(name + ": needs d_conv 4 in 16-byte aligned windows, conv_dim % 8 == 0 and at most "
                     + XPROJ_MAX_OUT + " outputs, found d_conv " + dConv + ", conv_dim " + convDim + ", " + nOut + " outputs");
@@ -113,7 +117,7 @@ public final class Conv1dUpdateKernel {
         xProj.lo().checkMatrix(name, nOut, convDim / 2, convDim / 2);
         dbc.checkMatrix(name, rows, nOut, nOut);
         Cu.zeroAsync(name + " output " + dbc.name(), dbc.ptr(), (long) rows * nOut, s);
-        Pointer p = Pointer.to(nRows.arg(), slots.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
+        Pointer p = Pointer.to(nRows.arg(), slots.arg(), phases.arg(), states.arg(), Pointer.to(new long[] {stateStride}),
                 Pointer.to(new int[] {convOff}), x.arg(), Pointer.to(new int[] {xStride}), weight.arg(), bias.arg(), Pointer.to(new int[] {convDim}), xc.arg(),
                 Pointer.to(new int[] {xcStride}), xProj.hi().arg(), three ? xProj.lo().arg() : Dev.NONE.arg(), Pointer.to(new int[] {nOut}),
                 dbc.arg(), Pointer.to(new int[] {nOut}));

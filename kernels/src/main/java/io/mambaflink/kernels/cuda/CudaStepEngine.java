@@ -51,6 +51,9 @@ import org.slf4j.LoggerFactory;
  * no faster than two on the H100). Rows are independent, so each lane reads and writes only its own rows of every
  * buffer, with its own row count in the control block.
  *
+ * <p>Resident slots keep each layer's conv windows as rings ({@link ConvRing}): a step writes only the new input's
+ * column, and {@link #load} / {@link #store} convert from and to the canonical layout, so callers never see the ring.
+ *
  * <p>After a CUDA error the engine refuses further work: its device state is unknown, so the caller must fail and
  * restore from a checkpoint rather than emit numbers.
  */
@@ -110,6 +113,16 @@ public final class CudaStepEngine implements StepEngine {
      * rows were not measured.
      */
     static final int CONV_XPROJ_MIN_ROWS = 512;
+    /**
+     * Resident slots keep their conv windows as rings ({@link ConvRing}: a step writes one column instead of the whole
+     * window; {@code -Dmambaflink.cuda.conv-ring=false}: the canonical layout, as host mode always has).
+     */
+    private final boolean convRing;
+    /** Each batch row's ring phase (the control block's last maxBatch ints) where {@link #convRing}, else NONE. */
+    private final Dev phasesDev;
+    /** Where {@link #convRing}: a state converted for {@link #load}, and a layer's windows for {@link #store}. */
+    private final float[] ringState;
+    private final float[] ringScratch;
     /** Mamba-1 launches of up to this many rows run dt_proj inside the state update; see {@link #DT_FUSED_MAX_ROWS}. */
     private final int dtFusedMaxRows;
     /** Matrix products above the GEMV's rows in bfloat16 operands (EngineOptions.MatmulPrecision.BF16). */
@@ -137,7 +150,7 @@ public final class CudaStepEngine implements StepEngine {
     /** Resident: (capacity, stateFloats) slot pool; host: (maxBatch, stateFloats) staging rows. */
     private final Dev states;
     private final long stateRows;
-    /** int32 control block: [n | slots (maxBatch) | tokens (maxBatch) | n of each lane (lanes)]. */
+    /** int32 control block: [n | slots (maxBatch) | tokens (maxBatch) | n of each lane (lanes) | ring phases (maxBatch)]. */
     private final Dev ctrl;
     private final Dev nRows;
     private final Dev slotsDev;
@@ -195,10 +208,13 @@ public final class CudaStepEngine implements StepEngine {
         this.refKernels = "ref".equals(System.getProperty("mambaflink.cuda.kernels"));
         this.splitInputs = !"false".equals(System.getProperty("mambaflink.cuda.split-inputs"));
         this.convXProj = !"false".equals(System.getProperty("mambaflink.cuda.conv-xproj"));
+        this.convRing = resident && !"false".equals(System.getProperty("mambaflink.cuda.conv-ring"));
         this.dtFusedMaxRows = Integer.getInteger("mambaflink.cuda.dt-fused-max-rows", DT_FUSED_MAX_ROWS);
         this.bf16Operands = options.matmul() == EngineOptions.MatmulPrecision.BF16;
         this.lanes = Math.max(2, Integer.getInteger("mambaflink.cuda.lanes", 2)); // before ctrlInts()
         this.stateFloats = layout.size();
+        this.ringState = convRing ? new float[stateFloats] : null;
+        this.ringScratch = convRing ? new float[layout.convSize()] : null;
         if (maxBatch > MAX_GRID_ROWS) {
             throw new IllegalArgumentException("backend cuda: maxBatch " + maxBatch + " exceeds " + MAX_GRID_ROWS);
         }
@@ -291,6 +307,7 @@ public final class CudaStepEngine implements StepEngine {
         this.nRows = ctrl.slice("n_rows", 0);
         this.slotsDev = ctrl.slice("slots", 1);
         this.tokensDev = ctrl.slice("tokens", 1 + maxBatch);
+        this.phasesDev = convRing ? ctrl.slice("phases", phasesAt()) : Dev.NONE;
         this.ctrlHost = ch;
         this.ctrlView = ch.getByteBuffer(0, 4L * ctrlInts()).order(ByteOrder.nativeOrder()).asIntBuffer();
         this.featuresHost = fh;
@@ -393,8 +410,13 @@ public final class CudaStepEngine implements StepEngine {
         return new Dev(from.name(), from.ptr(), from.offset(), share);
     }
 
-    /** Ints in the control block. */
+    /** Ints in the control block (see {@link #ctrl}). */
     private int ctrlInts() {
+        return phasesAt() + maxBatch;
+    }
+
+    /** Where the rows' ring phases start in the control block. */
+    private int phasesAt() {
         return 1 + 2 * maxBatch + lanes;
     }
 
@@ -497,8 +519,13 @@ public final class CudaStepEngine implements StepEngine {
         usable();
         onDevice(() -> {
             if (resident) {
+                float[] data = src.data();
+                if (convRing) {
+                    ConvRing.toRing(layout, data, ringState, ConvRing.phase(src.position(), c.dConv()));
+                    data = ringState;
+                }
                 Cu.sync("before load into slot " + slot, stream);
-                Cu.htod("load into slot " + slot, states.slice("slot " + slot, (long) slot * stateFloats).ptr(), Pointer.to(src.data()),
+                Cu.htod("load into slot " + slot, states.slice("slot " + slot, (long) slot * stateFloats).ptr(), Pointer.to(data),
                         4L * stateFloats);
             } else {
                 hostPool.write(slot, src.data());
@@ -517,6 +544,9 @@ public final class CudaStepEngine implements StepEngine {
                 Cu.sync("before store of slot " + slot, stream);
                 Cu.dtoh("store of slot " + slot, Pointer.to(dst.data()), states.slice("slot " + slot, (long) slot * stateFloats).ptr(),
                         4L * stateFloats);
+                if (convRing) {
+                    ConvRing.toCanonical(layout, dst.data(), ConvRing.phase(positions[slot], c.dConv()), ringScratch);
+                }
             } else {
                 hostPool.read(slot, dst.data());
             }
@@ -545,6 +575,11 @@ public final class CudaStepEngine implements StepEngine {
             putRows(n, bi);
             if (resident) {
                 ctrlView.put(1, batch.slots(), 0, n);
+            }
+            if (convRing) {
+                for (int i = 0; i < n; i++) {
+                    ctrlView.put(phasesAt() + i, ConvRing.phase(positions[batch.slots()[i]], c.dConv()));
+                }
             }
             if (batch.tokenInput()) {
                 ctrlView.put(1 + maxBatch, batch.tokens(), 0, n);
@@ -718,6 +753,7 @@ public final class CudaStepEngine implements StepEngine {
         long stride = stateFloats;
         Dev nr = ln.nRows();
         Dev slots = ln.of(slotsDev, 1);
+        Dev phases = convRing ? ln.of(phasesDev, 1) : Dev.NONE;
         Dev hid = ln.of(hidden, dModel);
         Dev pr = ln.of(proj, inProjDim);
         Dev xcv = ln.of(xc, convDim);
@@ -742,19 +778,19 @@ public final class CudaStepEngine implements StepEngine {
                     && Conv1dUpdateKernel.xprojFits(states, stride, layout.convOffset(li), l.conv(), c.dConv(), convDim, dbcDim(),
                             xProjSplit);
             if (small && c.dConv() <= LinearKernel.MAX_FUSED_D_CONV) {
-                LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slots, states, stateRows, stride, layout.convOffset(li),
+                LinearKernel.ConvFusion cf = new LinearKernel.ConvFusion(slots, phases, states, stateRows, stride, layout.convOffset(li),
                         l.conv(), l.convBias(), convLo, convDim, c.dConv(), xcv, convDim);
                 ln.lin().launch(s, lv, nr, r, hid, dModel, l.norm(), eps, l.inProj(), null, l.inProjBias(), dModel, inProjDim,
                         pr, inProjDim, false, cf);
             } else if (xProjFused) {
                 // the conv step and x_proj: [dt_low_rank | B | C] in one kernel
                 normLinear(ln, lv, l.norm(), l.inProj(), l.inProjBias(), inProjDim, pr);
-                conv.launchXProj(s, lv == LinearKernel.Variant.BF16X3, nr, r, slots, states, stateRows, stride, layout.convOffset(li),
+                conv.launchXProj(s, lv == LinearKernel.Variant.BF16X3, nr, r, slots, phases, states, stateRows, stride, layout.convOffset(li),
                         pr.slice("conv input", convLo), inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xcv, convDim, xProjSplit,
                         dbcDim(), dbcv);
             } else {
                 normLinear(ln, lv, l.norm(), l.inProj(), l.inProjBias(), inProjDim, pr);
-                conv.launch(s, nr, r, slots, states, stateRows, stride, layout.convOffset(li), pr.slice("conv input", convLo),
+                conv.launch(s, nr, r, slots, phases, states, stateRows, stride, layout.convOffset(li), pr.slice("conv input", convLo),
                         inProjDim, l.conv(), l.convBias(), convDim, c.dConv(), xcv, convDim);
             }
             if (c.arch() == Arch.MAMBA1) {

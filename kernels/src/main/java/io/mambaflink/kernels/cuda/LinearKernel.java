@@ -94,11 +94,13 @@ public final class LinearKernel {
      * input channels.
      *
      * @param slots  (rows) int32 state row of each batch row
-     * @param states (stateRows, stateStride), the window (convDim, dConv) at convOff in each
+     * @param phases (rows) int32 each row's ring phase (position % dConv) where the windows are rings (dConv, convDim),
+     *               or NONE where they are canonical (convDim, dConv) (common.cuh, mf_win_at)
+     * @param states (stateRows, stateStride), the layer's windows at convOff in each
      * @param weight (convDim, dConv); bias (convDim) or NONE
      * @param xc     (rows, convDim) stride xcStride: silu(conv) output
      */
-    public record ConvFusion(Dev slots, Dev states, long stateRows, long stateStride, int convOff, Dev weight, Dev bias, int convLo,
+    public record ConvFusion(Dev slots, Dev phases, Dev states, long stateRows, long stateStride, int convOff, Dev weight, Dev bias, int convLo,
             int convDim, int dConv, Dev xc, int xcStride) {}
 
     private final CUfunction ref;
@@ -477,7 +479,8 @@ public final class LinearKernel {
                         Pointer.to(new float[] {eps}), w.arg(), bias.arg(), Pointer.to(new int[] {in}), Pointer.to(new int[] {out}),
                         y.arg(), Pointer.to(new int[] {yStride}), Pointer.to(new int[] {accumulate ? 1 : 0}),
                         Pointer.to(new int[] {vec ? 1 : 0}),
-                        conv == null ? Dev.NONE.arg() : conv.slots().arg(), conv == null ? Dev.NONE.arg() : conv.states().arg(),
+                        conv == null ? Dev.NONE.arg() : conv.slots().arg(), conv == null ? Dev.NONE.arg() : conv.phases().arg(),
+                        conv == null ? Dev.NONE.arg() : conv.states().arg(),
                         Pointer.to(new long[] {conv == null ? 0 : conv.stateStride()}), Pointer.to(new int[] {conv == null ? 0 : conv.convOff()}),
                         conv == null ? Dev.NONE.arg() : conv.weight().arg(), conv == null ? Dev.NONE.arg() : conv.bias().arg(),
                         Pointer.to(new int[] {conv == null ? 0 : conv.convLo()}), Pointer.to(new int[] {conv == null ? 0 : conv.convDim()}),

@@ -344,8 +344,8 @@ public final class CudaBench {
             Cu.zeroAsync("conv states", cst.ptr(), cst.floats(), s);
             Dev cw = CudaTestSupport.upload("conv w", CudaTestSupport.uniform(rnd, dInner * 4, 1));
             for (boolean vec : new boolean[] {false, true}) {
-                Runnable launch = () -> conv.launch(s, o.nr, rows, o.sl, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z,
-                        dInner, vec);
+                Runnable launch = () -> conv.launch(s, o.nr, rows, o.sl, Dev.NONE, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4,
+                        o.z, dInner, vec);
                 report(vec ? "conv1d_update (float4)" : "conv1d_update (scalar)", rows, 8.0 * rows * convStride, launch, s, copy);
             }
             // the conv step with x_proj fused in (conv_xproj, bf16x3) against the conv step then x_proj as a matmul; state
@@ -354,12 +354,25 @@ public final class CudaBench {
             Dev xw = CudaTestSupport.upload("x_proj w", CudaTestSupport.uniform(rnd, Ssm1Operands.DBC * dInner, 1 / Math.sqrt(dInner)));
             LinearKernel.Split xs = CudaTestSupport.splitOf(device, xw, Ssm1Operands.DBC, dInner);
             report("conv1d_update, then x_proj (bf16x3)", rows, 8.0 * rows * convStride, () -> {
-                conv.launch(s, o.nr, rows, o.sl, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, true);
+                conv.launch(s, o.nr, rows, o.sl, Dev.NONE, cst, rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner,
+                        true);
                 lin.launch(s, LinearKernel.Variant.BF16X3, o.nr, rows, o.z, dInner, Dev.NONE, 0f, xw, xs, Dev.NONE, dInner, Ssm1Operands.DBC,
                         o.dbc, Ssm1Operands.DBC, false, null);
             }, s, copy);
-            report("conv_xproj (bf16x3)", rows, 8.0 * rows * convStride, () -> conv.launchXProj(s, true, o.nr, rows, o.sl, cst, rows,
+            report("conv_xproj (bf16x3)", rows, 8.0 * rows * convStride, () -> conv.launchXProj(s, true, o.nr, rows, o.sl, Dev.NONE, cst, rows,
                     convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, xs, Ssm1Operands.DBC, o.dbc), s, copy);
+            // the same two on ring windows (resident slots), every row its own phase: a step reads three of a window's four
+            // floats and writes one, half the bytes of the rows above
+            int[] phase = new int[rows];
+            for (int i = 0; i < rows; i++) {
+                phase[i] = i % 4;
+            }
+            Dev ph = CudaTestSupport.upload("phases", phase);
+            report("conv1d_update (ring)", rows, 4.0 * rows * convStride, () -> conv.launch(s, o.nr, rows, o.sl, ph, cst, rows, convStride, 0,
+                    o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner), s, copy);
+            report("conv_xproj (bf16x3, ring)", rows, 4.0 * rows * convStride, () -> conv.launchXProj(s, true, o.nr, rows, o.sl, ph, cst,
+                    rows, convStride, 0, o.xc, dInner, cw, Dev.NONE, dInner, 4, o.z, dInner, xs, Ssm1Operands.DBC, o.dbc), s, copy);
+            CudaTestSupport.free(ph);
             // (also measured 2026-11-22: 128 channels a block, half the atomic adds, two blocks per SM: 0.111 ms against 0.107;
             // 128 rows a block, half the W traffic, three blocks per SM: 0.113; 8 windows in flight a thread at two blocks per
             // SM: as fast as 4 at four)

@@ -153,10 +153,10 @@ class CudaKernelTest {
         Dev xcRef = upload("xc_ref", new float[rows * convDim]);
         Dev xcFused = upload("xc_fused", new float[rows * convDim]);
         lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, Dev.NONE, in, out, pRef, out, false);
-        conv.launch(stream, nr, rows, sl, sRef, slotsCap, stride, convOff, pRef.slice("conv input", convLo), out, cw, cb, convDim, dConv,
-                xcRef, convDim);
+        conv.launch(stream, nr, rows, sl, Dev.NONE, sRef, slotsCap, stride, convOff, pRef.slice("conv input", convLo), out, cw, cb, convDim,
+                dConv, xcRef, convDim);
         lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, x, in, nw, 1e-5f, w, null, Dev.NONE, in, out, pFused, out, false,
-                new LinearKernel.ConvFusion(sl, sFused, slotsCap, stride, convOff, cw, cb, convLo, convDim, dConv, xcFused, convDim));
+                new LinearKernel.ConvFusion(sl, Dev.NONE, sFused, slotsCap, stride, convOff, cw, cb, convLo, convDim, dConv, xcFused, convDim));
         Cu.sync("fused conv test", stream);
         assertThat(relErr(download(pFused), download(pRef))).isLessThanOrEqualTo(1e-6);
         assertThat(relErr(download(xcFused), download(xcRef))).isLessThanOrEqualTo(1e-6);
@@ -189,8 +189,8 @@ class CudaKernelTest {
         Dev xcVec = upload("xc_vec", new float[rows * convDim]);
         Dev xcScalar = upload("xc_scalar", new float[rows * convDim]);
         assertThat(Conv1dUpdateKernel.vec4(sVec, stride, convOff, cw, dConv)).isTrue();
-        conv.launch(stream, nr, rows, sl, sVec, slotsCap, stride, convOff, x, convDim, cw, cb, convDim, dConv, xcVec, convDim, true);
-        conv.launch(stream, nr, rows, sl, sScalar, slotsCap, stride, convOff, x, convDim, cw, cb, convDim, dConv, xcScalar, convDim,
+        conv.launch(stream, nr, rows, sl, Dev.NONE, sVec, slotsCap, stride, convOff, x, convDim, cw, cb, convDim, dConv, xcVec, convDim, true);
+        conv.launch(stream, nr, rows, sl, Dev.NONE, sScalar, slotsCap, stride, convOff, x, convDim, cw, cb, convDim, dConv, xcScalar, convDim,
                 false);
         Cu.sync("conv paths", stream);
         assertThat(download(xcVec)).containsExactly(download(xcScalar));
@@ -238,9 +238,9 @@ class CudaKernelTest {
         Dev dRef = upload("dbc_ref", sentinel);
         Dev dFused = upload("dbc_fused", sentinel);
         assertThat(Conv1dUpdateKernel.xprojFits(sFused, stride, convOff, cw, dConv, convDim, nOut, split)).isTrue();
-        conv.launch(stream, nr, rows, sl, sRef, slotsCap, stride, convOff, x, xStride, cw, cb, convDim, dConv, xcRef, convDim);
+        conv.launch(stream, nr, rows, sl, Dev.NONE, sRef, slotsCap, stride, convOff, x, xStride, cw, cb, convDim, dConv, xcRef, convDim);
         lin.launch(stream, LinearKernel.Variant.REF, nr, rows, xcRef, convDim, Dev.NONE, 0f, w, Dev.NONE, convDim, nOut, dRef, nOut, false);
-        conv.launchXProj(stream, three, nr, rows, sl, sFused, slotsCap, stride, convOff, x, xStride, cw, cb, convDim, dConv, xcFused,
+        conv.launchXProj(stream, three, nr, rows, sl, Dev.NONE, sFused, slotsCap, stride, convOff, x, xStride, cw, cb, convDim, dConv, xcFused,
                 convDim, split, nOut, dFused);
         Cu.sync("conv_xproj test", stream);
         float[] xcF = download(xcFused);
@@ -257,6 +257,118 @@ class CudaKernelTest {
             assertThat(dF[i]).as("dbc past n_rows").isZero();
         }
         free(nr, sl, sRef, sFused, x, cw, cb, w, split.hi(), split.lo(), xcRef, xcFused, dRef, dFused);
+    }
+
+    /**
+     * The conv step on ring windows (resident slots: common.cuh, mf_win_at) against the same step on canonical windows,
+     * for conv1d_update (d_conv 4 and 3), conv_xproj and the in_proj GEMV's fused conv: every row its own phase, xc bit
+     * for bit, and every slot's windows, turned back into canonical ones with its phase after the step (one more where
+     * the row stepped, none where it did not), bit for bit.
+     */
+    @ParameterizedTest(name = "{0}, d_conv {1}, rows {2} of {3}")
+    @CsvSource({"conv1d_update, 4, 300, 320", "conv1d_update, 3, 7, 8", "conv_xproj, 4, 1000, 1024", "gemv, 4, 5, 8", "gemv, 3, 8, 8"})
+    void ringWindowsStepAsCanonicalOnes(String kernel, int dConv, int n, int rows) {
+        Conv1dUpdateKernel conv = new Conv1dUpdateKernel(device);
+        LinearKernel lin = new LinearKernel(device);
+        int convDim = kernel.equals("conv1d_update") ? 200 : 256;
+        int nOut = 80;
+        int in = 64;
+        int out = convDim + 16; // the GEMV's outputs: the conv's channels first, then 16 more
+        int stride = convDim * dConv + 12;
+        int convOff = 8;
+        int slotsCap = rows + 5;
+        int[] slots = new int[rows];
+        int[] slotPhase = new int[slotsCap];
+        int[] phases = new int[rows];
+        for (int s = 0; s < slotsCap; s++) {
+            slotPhase[s] = rnd.nextInt(dConv);
+        }
+        for (int i = 0; i < rows; i++) {
+            slots[i] = (i * 11 + 3) % slotsCap; // distinct: 11 is prime to every slotsCap here
+            phases[i] = slotPhase[slots[i]];
+        }
+        assertThat(java.util.Arrays.stream(slots).distinct().count()).as("distinct slots").isEqualTo(rows);
+        float[] canon = uniform(rnd, slotsCap * stride, 1);
+        float[] ring = canon.clone();
+        for (int s = 0; s < slotsCap; s++) {
+            toRing(canon, ring, s * stride + convOff, convDim, dConv, slotPhase[s]);
+        }
+        Dev nr = rows(n);
+        Dev sl = upload("slots", slots);
+        Dev ph = upload("phases", phases);
+        Dev sCanon = upload("states_canonical", canon);
+        Dev sRing = upload("states_ring", ring);
+        Dev x = upload("x", uniform(rnd, rows * out, 1));
+        Dev cw = upload("conv_w", uniform(rnd, convDim * dConv, 0.5));
+        Dev cb = upload("conv_b", uniform(rnd, convDim, 0.1));
+        Dev xcCanon = upload("xc_canonical", new float[rows * convDim]);
+        Dev xcRing = upload("xc_ring", new float[rows * convDim]);
+        List<Dev> more = new ArrayList<>();
+        switch (kernel) {
+            case "conv1d_update" -> {
+                conv.launch(stream, nr, rows, sl, Dev.NONE, sCanon, slotsCap, stride, convOff, x, out, cw, cb, convDim, dConv, xcCanon,
+                        convDim);
+                conv.launch(stream, nr, rows, sl, ph, sRing, slotsCap, stride, convOff, x, out, cw, cb, convDim, dConv, xcRing, convDim);
+            }
+            case "conv_xproj" -> {
+                Dev w = upload("x_proj", uniform(rnd, nOut * convDim, 1 / Math.sqrt(convDim)));
+                LinearKernel.Split split = splitOf(device, w, nOut, convDim);
+                Dev d1 = upload("dbc_canonical", new float[rows * nOut]);
+                Dev d2 = upload("dbc_ring", new float[rows * nOut]);
+                more.addAll(List.of(w, split.hi(), split.lo(), d1, d2));
+                conv.launchXProj(stream, true, nr, rows, sl, Dev.NONE, sCanon, slotsCap, stride, convOff, x, out, cw, cb, convDim, dConv,
+                        xcCanon, convDim, split, nOut, d1);
+                conv.launchXProj(stream, true, nr, rows, sl, ph, sRing, slotsCap, stride, convOff, x, out, cw, cb, convDim, dConv, xcRing,
+                        convDim, split, nOut, d2);
+            }
+            default -> {
+                Dev hid = upload("hidden", uniform(rnd, rows * in, 1));
+                Dev nw = upload("norm_w", uniform(rnd, in, 1));
+                Dev w = upload("w", uniform(rnd, out * in, 1 / Math.sqrt(in)));
+                Dev p1 = upload("proj_canonical", new float[rows * out]);
+                Dev p2 = upload("proj_ring", new float[rows * out]);
+                more.addAll(List.of(hid, nw, w, p1, p2));
+                lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, hid, in, nw, 1e-5f, w, null, Dev.NONE, in, out, p1, out, false,
+                        new LinearKernel.ConvFusion(sl, Dev.NONE, sCanon, slotsCap, stride, convOff, cw, cb, 0, convDim, dConv, xcCanon,
+                                convDim));
+                lin.launch(stream, LinearKernel.Variant.GEMV, nr, rows, hid, in, nw, 1e-5f, w, null, Dev.NONE, in, out, p2, out, false,
+                        new LinearKernel.ConvFusion(sl, ph, sRing, slotsCap, stride, convOff, cw, cb, 0, convDim, dConv, xcRing, convDim));
+            }
+        }
+        Cu.sync("ring test", stream);
+        assertThat(bitDifference(download(xcRing), download(xcCanon))).as("xc").isEmpty();
+        float[] after = download(sRing);
+        boolean[] stepped = new boolean[slotsCap];
+        for (int i = 0; i < n; i++) {
+            stepped[slots[i]] = true;
+        }
+        float[] back = after.clone();
+        for (int s = 0; s < slotsCap; s++) {
+            fromRing(after, back, s * stride + convOff, convDim, dConv, (slotPhase[s] + (stepped[s] ? 1 : 0)) % dConv);
+        }
+        float[] expected = download(sCanon);
+        assertThat(expected).isNotEqualTo(canon);
+        assertThat(bitDifference(back, expected)).as("windows").isEmpty();
+        free(nr, sl, ph, sCanon, sRing, x, cw, cb, xcCanon, xcRing);
+        free(more.toArray(new Dev[0]));
+    }
+
+    /** Canonical windows (convDim, dConv) at {@code off} of {@code canon} as a ring of {@code phase} into {@code ring}. */
+    private static void toRing(float[] canon, float[] ring, int off, int convDim, int dConv, int phase) {
+        for (int ch = 0; ch < convDim; ch++) {
+            for (int j = 0; j < dConv; j++) {
+                ring[off + (phase + j) % dConv * convDim + ch] = canon[off + ch * dConv + j];
+            }
+        }
+    }
+
+    /** The inverse of {@link #toRing}. */
+    private static void fromRing(float[] ring, float[] canon, int off, int convDim, int dConv, int phase) {
+        for (int ch = 0; ch < convDim; ch++) {
+            for (int j = 0; j < dConv; j++) {
+                canon[off + ch * dConv + j] = ring[off + (phase + j) % dConv * convDim + ch];
+            }
+        }
     }
 
     @Test
