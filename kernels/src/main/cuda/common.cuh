@@ -24,8 +24,8 @@ MF_DEVICE float mf_silu(float v) { return v / (1.0f + expf(-v)); }
 //   stream row r's windows in column (phases[r] + j) % d_conv, where phases[r] = the stream's position % d_conv. A
 //   step writes only the new input, into the column of element 0 (which it drops), and reads the other d_conv - 1
 //   columns: 4 of the window's 8 floats a channel move (d_conv 4) where the canonical step moves all 8 (H100, Mamba-1
-//   device ms 3.034 / 16.90 against 3.124 / 17.92 at batch 512 / 4096 in the first measurement, a build with phase 0
-//   for every row). CudaStepEngine converts on load and store (ConvRing.java).
+//   device ms 3.151 / 17.12 against 3.178 / 17.96 at batch 512 / 4096, same call). CudaStepEngine converts on load and
+//   store (ConvRing.java).
 // Index of element j of channel ch inside its layer's windows; phase < 0: canonical. 32-bit arithmetic (a layer's
 // windows are far fewer than 2^31 floats): the ring's index math sits in the conv kernels' load path.
 MF_DEVICE int mf_win_at(int ch, int j, int d_conv, int conv_dim, int phase) {
