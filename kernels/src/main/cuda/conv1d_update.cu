@@ -89,9 +89,10 @@ extern "C" __global__ void conv1d_update(const int* __restrict__ n_rows, const i
 // 0.091 for the conv alone and 0.116 for the conv then x_proj. Measured slower and not kept: 128-channel tiles (half
 // the atomic adds, two blocks per SM) 0.111 ms; 128-row tiles (half the W traffic, three blocks per SM) 0.113 ms.
 //
-// Shapes:  windows as conv1d_update (d_conv 4; canonical windows 16-byte aligned), canonical or rings; x (rows, conv_dim) stride x_stride; weight
-//          (conv_dim, 4), bias (conv_dim) or null; xc (rows, conv_dim) stride xc_stride; w_hi, w_lo (n_out, conv_dim) bf16
-//          row-major (conv_dim % 8 == 0, 16-byte aligned); dbc (rows, n_out) stride dbc_stride.
+// Shapes:  windows as conv1d_update, canonical or rings (d_conv 4; canonical windows 16-byte aligned); x (rows,
+//          conv_dim) stride x_stride; weight (conv_dim, 4), bias (conv_dim) or null; xc (rows, conv_dim) stride
+//          xc_stride; w_hi, w_lo (n_out, conv_dim) bf16 row-major (conv_dim % 8 == 0, 16-byte aligned); dbc (rows,
+//          n_out) stride dbc_stride.
 // Launch:  grid (ceil(conv_dim / CX_CH), ceil(rows / CX_BM)), block CX_THREADS; the *_w builds take n_out <= 256, the
 //          others n_out <= 96 (warps: 4 row tiles of 16 x 2, each warp NTW n tiles of 8 outputs). Dynamic shared
 //          memory: (x3 ? 2 : 1) * (CX_BM + 16 * NTW) * CX_LD * 2 bytes.
