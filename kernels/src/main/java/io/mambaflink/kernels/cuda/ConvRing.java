@@ -25,32 +25,47 @@ final class ConvRing {
 
     /** {@code ring} = {@code canonical} with every layer's windows as rings of {@code phase}; both layout.size() floats. */
     static void toRing(StateLayout layout, float[] canonical, float[] ring, int phase) {
-        System.arraycopy(canonical, 0, ring, 0, layout.size());
         int convDim = layout.config().convDim();
         int dConv = layout.config().dConv();
         for (int l = 0; l < layout.config().nLayers(); l++) {
-            int off = layout.convOffset(l);
-            for (int j = 0; j < dConv; j++) {
-                int col = off + (phase + j) % dConv * convDim;
-                for (int ch = 0; ch < convDim; ch++) {
-                    ring[col + ch] = canonical[off + ch * dConv + j];
-                }
-            }
+            ringOf(canonical, layout.convOffset(l), ring, layout.convOffset(l), convDim, dConv, phase);
+            System.arraycopy(canonical, layout.ssmOffset(l), ring, layout.ssmOffset(l), layout.ssmSize());
         }
     }
 
-    /** Turns {@code data}'s rings of {@code phase} back into canonical windows, in place; {@code scratch} holds convSize floats. */
+    /**
+     * Turns {@code data}'s rings of {@code phase} back into canonical windows, in place; {@code scratch} holds convSize
+     * floats.
+     */
     static void toCanonical(StateLayout layout, float[] data, int phase, float[] scratch) {
         int convDim = layout.config().convDim();
         int dConv = layout.config().dConv();
         for (int l = 0; l < layout.config().nLayers(); l++) {
             int off = layout.convOffset(l);
             System.arraycopy(data, off, scratch, 0, layout.convSize());
-            for (int j = 0; j < dConv; j++) {
-                int col = (phase + j) % dConv * convDim;
-                for (int ch = 0; ch < convDim; ch++) {
-                    data[off + ch * dConv + j] = scratch[col + ch];
-                }
+            canonicalOf(scratch, 0, data, off, convDim, dConv, phase);
+        }
+    }
+
+    /** One layer's canonical windows at {@code canonical[cOff..]} as a ring of {@code phase} at {@code ring[rOff..]}. */
+    static void ringOf(float[] canonical, int cOff, float[] ring, int rOff, int convDim, int dConv, int phase) {
+        for (int j = 0; j < dConv; j++) {
+            int col = rOff + (phase + j) % dConv * convDim;
+            for (int ch = 0; ch < convDim; ch++) {
+                ring[col + ch] = canonical[cOff + ch * dConv + j];
+            }
+        }
+    }
+
+    /**
+     * The inverse of {@link #ringOf}: a ring of {@code phase} at {@code ring[rOff..]} as canonical windows at
+     * {@code canonical[cOff..]}.
+     */
+    static void canonicalOf(float[] ring, int rOff, float[] canonical, int cOff, int convDim, int dConv, int phase) {
+        for (int j = 0; j < dConv; j++) {
+            int col = rOff + (phase + j) % dConv * convDim;
+            for (int ch = 0; ch < convDim; ch++) {
+                canonical[cOff + ch * dConv + j] = ring[col + ch];
             }
         }
     }

@@ -291,7 +291,7 @@ class CudaKernelTest {
         float[] canon = uniform(rnd, slotsCap * stride, 1);
         float[] ring = canon.clone();
         for (int s = 0; s < slotsCap; s++) {
-            toRing(canon, ring, s * stride + convOff, convDim, dConv, slotPhase[s]);
+            ConvRing.ringOf(canon, s * stride + convOff, ring, s * stride + convOff, convDim, dConv, slotPhase[s]);
         }
         Dev nr = rows(n);
         Dev sl = upload("slots", slots);
@@ -344,31 +344,14 @@ class CudaKernelTest {
         }
         float[] back = after.clone();
         for (int s = 0; s < slotsCap; s++) {
-            fromRing(after, back, s * stride + convOff, convDim, dConv, (slotPhase[s] + (stepped[s] ? 1 : 0)) % dConv);
+            ConvRing.canonicalOf(after, s * stride + convOff, back, s * stride + convOff, convDim, dConv,
+                    (slotPhase[s] + (stepped[s] ? 1 : 0)) % dConv);
         }
         float[] expected = download(sCanon);
         assertThat(expected).isNotEqualTo(canon);
         assertThat(bitDifference(back, expected)).as("windows").isEmpty();
         free(nr, sl, ph, sCanon, sRing, x, cw, cb, xcCanon, xcRing);
         free(more.toArray(new Dev[0]));
-    }
-
-    /** Canonical windows (convDim, dConv) at {@code off} of {@code canon} as a ring of {@code phase} into {@code ring}. */
-    private static void toRing(float[] canon, float[] ring, int off, int convDim, int dConv, int phase) {
-        for (int ch = 0; ch < convDim; ch++) {
-            for (int j = 0; j < dConv; j++) {
-                ring[off + (phase + j) % dConv * convDim + ch] = canon[off + ch * dConv + j];
-            }
-        }
-    }
-
-    /** The inverse of {@link #toRing}. */
-    private static void fromRing(float[] ring, float[] canon, int off, int convDim, int dConv, int phase) {
-        for (int ch = 0; ch < convDim; ch++) {
-            for (int j = 0; j < dConv; j++) {
-                canon[off + ch * dConv + j] = ring[off + (phase + j) % dConv * convDim + ch];
-            }
-        }
     }
 
     @Test
