@@ -6,8 +6,63 @@
 #   .gpu/junit-console.jar JUnit's console launcher
 #   .jre/                  a trimmed Java runtime (jlink)
 # Both folders are git-ignored; carry them to the GPU machine (device tool: carry [".jre", ".gpu"]).
+#
+# `prepare.sh operators` builds, instead of .gpu, what run.sh optests needs (carry [".jre", ".gpu-op"]):
+#   .gpu-op/test-classes/  the operators module's tests (CudaOperatorTest: the keyed operator on the CUDA engine)
+#   .gpu-op/lib/           the kernels jar with the fatbin, the kernels' test jar (fixtures), the operators jar, and
+#                          Flink, RocksDB and the rest trimmed to the packages a CPU run of CudaOperatorTest loads
+#                          (trim_jars.py): the whole set is ~200 MB, the carry limit 64 MiB
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The trimmed runtime (java.sql for Flink's type extraction); its native libraries without their symbol tables, so
+# .jre and .gpu-op fit one carry (~36 MB + ~26 MB). Rebuilt when an older one lacks a module.
+make_jre() {
+  if [ ! -x .jre/bin/java ] || ! grep -q java.sql .jre/release; then
+    rm -rf .jre
+    jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql \
+      --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre
+    find .jre/lib -name '*.so' -exec strip --strip-unneeded {} +
+  fi
+}
+if [ "${1:-}" = operators ]; then
+  mvn -B -o -q -pl kernels,operators package -DskipTests
+  full=/tmp/mambaflink-gpu-op-full
+  rm -rf .gpu-op "$full" && mkdir -p .gpu-op/lib "$full"
+  mvn -B -o -q -pl operators dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$full" -DexcludeGroupIds=io.mambaflink
+  cp kernels/target/mamba-flink-kernels-*.jar operators/target/mamba-flink-operators-*-SNAPSHOT.jar "$full/"
+  rm -f "$full"/mamba-flink-operators-*-tests.jar
+  cp -r operators/target/test-classes .gpu-op/test-classes
+  console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar"
+  [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
+  # JUnit comes from the console launcher; log through slf4j-simple (log4j-core wants java.desktop)
+  rm -f "$full"/junit-* "$full"/opentest4j-* "$full"/apiguardian-* "$full"/log4j-*
+  simple="$HOME/.m2/repository/org/slf4j/slf4j-simple/2.0.16/slf4j-simple-2.0.16.jar"
+  [ -f "$simple" ] || mvn -B -q dependency:get -Dartifact=org.slf4j:slf4j-simple:2.0.16
+  cp "$simple" "$full/"
+  # record the classes a run loads: CudaOperatorTest with the CPU engine in the CUDA engine's place
+  java -Xlog:class+load=info:file=/tmp/mambaflink-gpu-op-classes.log -Dmambaflink.test.operator-backend=CPU \
+    -jar "$console" execute --class-path ".gpu-op/test-classes:$(ls "$full"/*.jar | tr "\n" ":")" \
+    --select-class io.mambaflink.operators.CudaOperatorTest --disable-banner --details=summary > /tmp/mambaflink-gpu-op-record.log 2>&1 \
+    || { tail -30 /tmp/mambaflink-gpu-op-record.log; exit 1; }
+  # every jar trimmed to the packages loaded, except ours, JCuda and JNA (the CUDA engine's paths) and AssertJ (its
+  # failure messages: paths a passing run does not take), kept whole
+  keep='mamba-flink-|jcuda|jna-|assertj-'
+  python3 kernels/gpu/trim_jars.py /tmp/mambaflink-gpu-op-classes.log .gpu-op/lib $(ls "$full"/*.jar | grep -v -E "$keep")
+  cp $(ls "$full"/*.jar | grep -E "$keep") .gpu-op/lib/
+  cp "$console" .gpu-op/junit-console.jar
+  # natives: only what the GPU machine (Linux x86-64, CUDA 13) loads
+  strip_natives() {  # jar, shell command run in the unpacked jar
+    rm -rf /tmp/mambaflink-strip && mkdir -p /tmp/mambaflink-strip && (cd /tmp/mambaflink-strip && unzip -q "$1" && eval "$2" \
+      && rm "$1" && zip -q -r "$1" .) && rm -rf /tmp/mambaflink-strip
+  }
+  strip_natives "$(pwd)/$(ls .gpu-op/lib/frocksdbjni-*.jar)" 'ls librocksdbjni-* | grep -v "^librocksdbjni-linux64.so$" | xargs rm -f'
+  strip_natives "$(pwd)/$(ls .gpu-op/lib/jcuda-natives-*.jar)" 'rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-*'
+  strip_natives "$(pwd)/$(ls .gpu-op/lib/jna-*.jar)" 'for d in $(find com/sun/jna -name "*jnidispatch*" -exec dirname {} \; | sort -u); do [ "$d" = com/sun/jna/linux-x86-64 ] || rm -rf "$d"; done'
+  rm -rf "$full"
+  make_jre
+  du -sh .gpu-op .jre
+  exit 0
+fi
 mvn -B -o -q -pl kernels package -DskipTests
 rm -rf .gpu
 mkdir -p .gpu/lib
@@ -40,8 +95,5 @@ mkdir -p .gpu/jna && (cd .gpu/jna && unzip -q "../../$jna" && for d in $(find co
 # the probes (run.sh probe, probe-pdl): plain CUDA C, the runtime linked statically
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/pdl_probe kernels/gpu/pdl_probe.cu
-if [ ! -x .jre/bin/java ]; then
-  jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs \
-    --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre
-fi
+make_jre
 du -sh .gpu .jre

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl]    (default: tests bench hf; profile needs ncu)
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests]    (default: tests bench hf; profile
+#   needs ncu; optests: the keyed operator on the CUDA engine, CudaOperatorTest, from .gpu-op/ of `prepare.sh operators`,
+#   carried with .jre instead of .gpu)
 #   BENCH_ARGS=m1|m2|models|ssm|matmul|all picks CudaBench's sections (default all; models: m1 and m2; m1-small /
 #   m2-small: batches 1-8 / 1, m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
@@ -20,7 +22,7 @@ OUT="${OUT:-$(pwd)/.gpu/out}"
 mkdir -p "$OUT"
 steps="${*:-tests bench hf}"
 JAVA=.jre/bin/java
-CP=".gpu/kernels.jar:.gpu/test-classes:$(ls .gpu/lib/*.jar | tr "\n" ":")"
+CP=".gpu/kernels.jar:.gpu/test-classes:$(ls .gpu/lib/*.jar 2>/dev/null | tr "\n" ":")"
 # FATBIN_DIR=.gpu/<name>: an alternative sm_90a fatbin (kernels/gpu/alt-fatbin.sh) ahead of the jar's
 [ -n "${FATBIN_DIR:-}" ] && CP="$FATBIN_DIR:$CP" && echo "kernels: $FATBIN_DIR/io/mambaflink/kernels/cuda/mamba_sm90a.fatbin"
 rc=0
@@ -42,6 +44,14 @@ if [[ " $steps " == *" tests "* ]]; then
       [ "${PIPESTATUS[0]}" = 0 ] || rc=1
     done
   fi
+fi
+if [[ " $steps " == *" optests "* ]]; then
+  echo "== the keyed operator on the CUDA engine (Flink's harness, RocksDB)"
+  OPCP=".gpu-op/test-classes:$(ls .gpu-op/lib/*.jar | tr "\n" ":")"
+  "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu-op/junit-console.jar execute --class-path "$OPCP" \
+    --select-class io.mambaflink.operators.CudaOperatorTest --details=tree --details-theme=ascii --disable-banner \
+    --disable-ansi-colors --reports-dir /tmp/junit-reports-op 2>&1 | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/optests.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [[ " $steps " == *" bench "* ]]; then
   echo "== CudaBench"

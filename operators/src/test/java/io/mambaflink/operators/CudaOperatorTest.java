@@ -44,7 +44,12 @@ import org.junit.jupiter.params.provider.ValueSource;
  * reason; {@code kernels/gpu/run.sh optests} runs it on a GPU machine.
  */
 class CudaOperatorTest {
-    /** Outputs of the two engines agree within this, relative to max(1, |cpu|) (verify's figure is 1e-4). */
+    /**
+     * Outputs of the two engines agree within this: max |cuda - cpu| / max |cpu| over each event's output vector, the
+     * figure {@code verify} and the engine's own GPU tests use. (Per element against max(1, |cpu|) would ask more than
+     * float32-accurate products give: a product's error scales with the sum of |terms|, and random-weight logits of
+     * ~0.5 cancel over 256 terms; measured 1.0e-4 .. 2.5e-4 absolute on this test's streams.)
+     */
     private static final double TOLERANCE = 1e-4;
 
     /**
@@ -120,24 +125,43 @@ class CudaOperatorTest {
     /** Same results, outputs within TOLERANCE; returns the largest relative difference. */
     private static double assertClose(List<StreamResult> actual, List<StreamResult> expected) {
         Map<String, StreamResult> a = byStreamPosition(actual), x = byStreamPosition(expected);
-        assertThat(a.keySet()).isEqualTo(x.keySet());
+        List<String> wrong = new ArrayList<>();
         double worst = 0;
         for (Map.Entry<String, StreamResult> en : x.entrySet()) {
             StreamResult r = a.get(en.getKey()), ref = en.getValue();
-            assertThat(r.position).as(en.getKey()).isEqualTo(ref.position);
-            assertThat(r.end).as(en.getKey()).isEqualTo(ref.end);
-            assertThat(r.output == null).as(en.getKey()).isEqualTo(ref.output == null);
+            if (r == null) {
+                wrong.add(en.getKey() + ": no result");
+                continue;
+            }
+            if (r.position != ref.position || r.end != ref.end || (r.output == null) != (ref.output == null)
+                    || (r.output != null && r.output.length != ref.output.length)) {
+                wrong.add(en.getKey() + ": position " + r.position + " end " + r.end + " vs " + ref.position + " " + ref.end);
+                continue;
+            }
             if (ref.output == null) {
                 continue;
             }
-            assertThat(r.output).hasSameSizeAs(ref.output);
+            // verify's figure, per event: max |out - ref| / max |ref| over the output vector
+            double maxDiff = 0, maxRef = 0;
+            int at = 0;
             for (int o = 0; o < ref.output.length; o++) {
-                double d = Math.abs(r.output[o] - ref.output[o]) / Math.max(1, Math.abs(ref.output[o]));
-                worst = Math.max(worst, d);
-                assertThat(d).as("%s output %d: %s vs %s on the CPU", en.getKey(), o, r.output[o], ref.output[o])
-                        .isLessThanOrEqualTo(TOLERANCE);
+                double d = Math.abs(r.output[o] - ref.output[o]);
+                if (!(d <= maxDiff)) {
+                    maxDiff = Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
+                    at = o;
+                }
+                maxRef = Math.max(maxRef, Math.abs(ref.output[o]));
+            }
+            double err = maxRef == 0 ? maxDiff : maxDiff / maxRef;
+            worst = Math.max(worst, err);
+            if (!(err <= TOLERANCE)) {
+                wrong.add(en.getKey() + " (position " + r.position + "): relative error " + err + ", output " + at + " " + r.output[at]
+                        + " vs " + ref.output[at] + " on the CPU");
             }
         }
+        assertThat(a.size()).as("results").isEqualTo(x.size());
+        assertThat(wrong).as("%d of %d results differ from the CPU operator's; the first ones", wrong.size(), x.size())
+                .hasSizeLessThanOrEqualTo(0);
         return worst;
     }
 
