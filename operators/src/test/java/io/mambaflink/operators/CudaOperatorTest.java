@@ -24,6 +24,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.storage.JobManagerCheckpointStorage;
@@ -234,6 +237,29 @@ class CudaOperatorTest {
         double cpuToCuda = assertClose(run(cpu, cuda, events, cut), expected);
         System.out.printf("%s on %s, %d events: largest relative difference from the CPU operator %.2e uninterrupted, %.2e restored on it, "
                 + "%.2e its checkpoint restored on the CPU, %.2e a CPU checkpoint restored on it%n", arch, UNDER_TEST, events.size(), uninterrupted, cudaToCuda, cudaToCpu, cpuToCuda);
+    }
+
+    /**
+     * Two operators stepping at once from two threads, as two subtasks of one TaskManager sharing its GPU: each has an
+     * engine of its own on the device (the weights uploaded once and shared), its own keys, and one restores from a
+     * checkpoint half-way. Both give the CPU operator's outputs.
+     */
+    @Test
+    void twoSubtasksShareTheGpu() throws Exception {
+        MambaConfig c = RandomModel.mamba1Lm(128, 2, 16, 512);
+        List<StreamEvent> a = randomStreams(c, 150, 9, 21), b = randomStreams(c, 150, 9, 22);
+        MambaOperatorConfig cpu = config(random(c), Backend.CPU, 64, 96), gpu = config(random(c), UNDER_TEST, 64, 96);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<List<StreamResult>> ra = pool.submit(() -> run(gpu, null, a, a.size()));
+            Future<List<StreamResult>> rb = pool.submit(() -> run(gpu, gpu, b, b.size() / 2));
+            double ea = assertClose(ra.get(), run(cpu, null, a, a.size()));
+            double eb = assertClose(rb.get(), run(cpu, null, b, b.size()));
+            System.out.printf("two operators on %s at once: largest relative difference from the CPU operator %.2e and %.2e%n",
+                    UNDER_TEST, ea, eb);
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     /** Counts the engine's loads (RocksDB -> slot) and stores (slot -> RocksDB): the only state traffic over PCIe. */
