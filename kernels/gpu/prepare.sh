@@ -24,6 +24,42 @@ make_jre() {
     find .jre/lib -name '*.so' -exec strip --strip-unneeded {} +
   fi
 }
+if [ "${1:-}" = demo ]; then
+  # `prepare.sh demo`: the main job's jar for run.sh demo, in two carries (the device machine keeps an ignored folder
+  # between calls while it stays warm, ~30 s): first .jre-demo (~48 MB: the demo's Kafka broker and Flink's web UI want
+  # java.desktop, java.rmi, jdk.management) with .gpu-demo-kafka (~13 MB), then .gpu-demo (~60 MB). mamba-flink.jar is
+  # trimmed to the packages a 25 s CPU run of the demo loads (ours, JCuda and JNA whole; Linux x86-64 natives only;
+  # trimming the Kafka broker class by class lost classes of its abort paths), and its Kafka packages go to the first
+  # carry as a jar of their own.
+  mvn -B -o -q package -DskipTests
+  rec=/tmp/mambaflink-demo-record
+  rm -rf "$rec" .gpu-demo && mkdir -p "$rec" .gpu-demo
+  (cd "$rec" && java -Xlog:class+load=info:file="$rec/classes.log" -jar "$OLDPWD/jobs/target/mamba-flink.jar" demo \
+    --duration 25s --backend cpu > "$rec/demo.log" 2>&1) || { tail -30 "$rec/demo.log"; exit 1; }
+  python3 kernels/gpu/trim_jars.py "$rec/classes.log" .gpu-demo --keep io.mambaflink --keep jcuda --keep com.sun.jna \
+    --drop '^librocksdbjni-(?!linux64\.so$)' --drop '^lib/libJN(vPTXCompiler|vrtc)' \
+    --drop '^com/sun/jna/(?!linux-x86-64/)[^/]+/.*jnidispatch' --drop '^(aix|win|freebsd|darwin|macos)/' \
+    --drop '^linux/(?!amd64/)' --drop '^org/xerial/snappy/native/(?!Linux/x86_64/)' --drop '^net/jpountz/util/(?!linux/amd64/)' \
+    jobs/target/mamba-flink.jar
+  if [ ! -x .jre-demo/bin/java ]; then
+    jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql,java.desktop,jdk.management,java.rmi,java.management.rmi,jdk.net,java.security.sasl,java.security.jgss,jdk.crypto.ec \
+      --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre-demo
+    find .jre-demo/lib -name '*.so' -exec strip --strip-unneeded {} +
+  fi
+  rm -rf .gpu-demo-kafka && mkdir -p .gpu-demo-kafka
+  python3 - <<'PY'
+import os, zipfile
+src = ".gpu-demo/mamba-flink.jar"
+with zipfile.ZipFile(src) as z, zipfile.ZipFile(".gpu-demo/rest.jar", "w", zipfile.ZIP_DEFLATED) as rest, \
+        zipfile.ZipFile(".gpu-demo-kafka/kafka.jar", "w", zipfile.ZIP_DEFLATED) as kafka:
+    for info in z.infolist():
+        (kafka if info.filename.startswith(("org/apache/kafka/", "kafka/")) else rest).writestr(info, z.read(info.filename))
+os.replace(".gpu-demo/rest.jar", src)
+PY
+  rm -rf "$rec"
+  du -sh .gpu-demo .gpu-demo-kafka .jre-demo
+  exit 0
+fi
 if [ "${1:-}" = operators ]; then
   mvn -B -o -q -pl kernels,operators package -DskipTests
   full=/tmp/mambaflink-gpu-op-full

@@ -3,7 +3,10 @@
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
 #   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests]    (default: tests bench hf; profile
 #   needs ncu; optests: the keyed operator on the CUDA engine, CudaOperatorTest, from .gpu-op/ of `prepare.sh operators`,
-#   carried with .jre instead of .gpu)
+#   carried with .jre instead of .gpu; demo: the main job on this machine, `mamba-flink.jar demo` with the CUDA engine
+#   and then the CPU engine, from .jre-demo/ and .gpu-demo-kafka/ (one call) and .gpu-demo/ (the next, within ~30 s)
+#   of `prepare.sh demo`: DEMO_BACKENDS,
+#   DEMO_DURATION (default 60s) and DEMO_ARGS pass on)
 #   BENCH_ARGS=m1|m2|models|ssm|matmul|all picks CudaBench's sections (default all; models: m1 and m2; m1-small /
 #   m2-small: batches 1-8 / 1, m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
@@ -52,6 +55,14 @@ if [[ " $steps " == *" optests "* ]]; then
     --select-class io.mambaflink.operators.CudaOperatorTest --details=tree --details-theme=ascii --disable-banner \
     --disable-ansi-colors --reports-dir /tmp/junit-reports-op 2>&1 | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/optests.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+if [[ " $steps " == *" demo "* ]]; then
+  for b in ${DEMO_BACKENDS:-cuda cpu}; do
+    echo "== the demo on the $b engine (in-process Kafka, MiniCluster, RocksDB)"
+    .jre-demo/bin/java -cp .gpu-demo/mamba-flink.jar:.gpu-demo-kafka/kafka.jar io.mambaflink.jobs.Main demo --backend "$b" --duration "${DEMO_DURATION:-60s}" ${DEMO_ARGS:-} \
+      --summary-json "$OUT/demo-$b.json" 2>&1 | grep -v -E " (INFO|WARN) " | tee "$OUT/demo-$b.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  done
 fi
 if [[ " $steps " == *" bench "* ]]; then
   echo "== CudaBench"

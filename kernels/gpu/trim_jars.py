@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""Shrinks jars to the packages a run loaded, so a Flink test bundle fits the device tool's 64 MiB carry.
+"""Shrinks jars to what a recorded run loaded, so a Flink bundle fits the device tool's 64 MiB carry.
 
-    trim_jars.py CLASS_LOG OUT_DIR JAR...
+    trim_jars.py CLASS_LOG OUT_DIR [--keep PACKAGE_PREFIX]... [--classes PACKAGE_PREFIX]... [--drop ENTRY_REGEX]... JAR...
 
 CLASS_LOG is a JVM's -Xlog:class+load=info output. For each JAR, OUT_DIR gets a copy holding every class of each
 package the log shows loaded from that jar (whole packages, not single classes: a path the recorded run did not take,
 such as the CUDA engine's, may reach other classes of a package it used), and every entry that is not a class
-(resources, service files, native libraries). A jar the run loaded nothing from is left out. Prints the sizes.
+(resources, service files, native libraries). A jar the run loaded nothing from is left out.
+  --keep     keeps every class under a package prefix (paths the recorded run did not take at all, e.g. the CUDA
+             engine's on a machine without a GPU);
+  --classes  keeps only the classes loaded under a package prefix (code whose paths do not depend on the engine, such
+             as an embedded Kafka broker's);
+  --drop     leaves out entries whose name matches (other platforms' native libraries).
+A jar inside a jar (Flink's flink-rpc-akka.jar, which Flink copies to a temporary file and loads from there) is trimmed
+the same way, by the classes loaded from a file whose name starts with the inner jar's.
+Prints the sizes.
 """
+import io
 import os
 import re
 import sys
@@ -16,19 +25,70 @@ import zipfile
 LINE = re.compile(r"\[class,load\] (\S+) source: (?:jar:)?file:([^!\s]+\.jar)")
 
 
+def package_of(cls):
+    return cls.rsplit(".", 1)[0] if "." in cls else ""
+
+
+def under(package, prefixes):
+    return any(package == p or package.startswith(p + ".") for p in prefixes)
+
+
+class Rules:
+    def __init__(self, keep, classes, drop):
+        self.keep, self.classes, self.drop = keep, classes, drop
+
+    def trim(self, src, loaded, out):
+        """Copies the zip `src` into the zip `out`, keeping what `loaded` (class names) and the rules ask for."""
+        packages = {package_of(c) for c in loaded}
+        nested = {}
+        for info in src.infolist():
+            name = info.filename
+            if any(d.search(name) for d in self.drop):
+                continue
+            if name.endswith(".class") and not name.startswith("META-INF/"):
+                cls = name[:-len(".class")].replace("/", ".")
+                package = package_of(cls)
+                if under(package, self.classes):
+                    if cls not in loaded and not under(package, self.keep):
+                        continue
+                elif package not in packages and not under(package, self.keep):
+                    continue
+            data = src.read(name)
+            if name.endswith(".jar") and name in self.inner:
+                with zipfile.ZipFile(io.BytesIO(data)) as inner:
+                    buf = io.BytesIO()
+                    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                        self.trim(inner, self.inner[name], z)
+                nested[name] = (len(data), buf.tell())
+                data = buf.getvalue()
+            out.writestr(info, data)
+        return nested
+
+
 def main():
-    log, out_dir, jars = sys.argv[1], sys.argv[2], sys.argv[3:]
-    packages = {}  # real jar path -> packages loaded from it
+    log, out_dir, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    keep, classes, drop, jars = [], [], [], []
+    while args:
+        a = args.pop(0)
+        if a == "--keep":
+            keep.append(args.pop(0))
+        elif a == "--classes":
+            classes.append(args.pop(0))
+        elif a == "--drop":
+            drop.append(re.compile(args.pop(0)))
+        else:
+            jars.append(a)
+    loaded = {}  # real path of the jar a class came from -> class names
     with open(log, errors="replace") as f:
         for line in f:
             m = LINE.search(line)
             if m:
-                cls, jar = m.group(1), os.path.realpath(m.group(2))
-                packages.setdefault(jar, set()).add(cls.rsplit(".", 1)[0] if "." in cls else "")
+                loaded.setdefault(os.path.realpath(m.group(2)), set()).add(m.group(1))
+    rules = Rules(keep, classes, drop)
     os.makedirs(out_dir, exist_ok=True)
     before = after = 0
     for jar in jars:
-        used = packages.get(os.path.realpath(jar))
+        used = loaded.get(os.path.realpath(jar))
         size = os.path.getsize(jar)
         before += size
         if not used:
@@ -36,15 +96,21 @@ def main():
             continue
         dst = os.path.join(out_dir, os.path.basename(jar))
         with zipfile.ZipFile(jar) as src, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
-            for info in src.infolist():
-                name = info.filename
-                if name.endswith(".class") and not name.startswith("META-INF/"):
-                    package = name.rsplit("/", 1)[0].replace("/", ".") if "/" in name else ""
-                    if package not in used:
-                        continue
-                z.writestr(info, src.read(name))
+            # inner jars: the classes loaded from temporary copies named after them
+            rules.inner = {}
+            for name in src.namelist():
+                if name.endswith(".jar"):
+                    stem = os.path.basename(name)[:-len(".jar")]
+                    found = set()
+                    for path, names in loaded.items():
+                        if os.path.basename(path).startswith(stem) and path != os.path.realpath(jar):
+                            found |= names
+                    if found:
+                        rules.inner[name] = found
+            nested = rules.trim(src, used, z)
         after += os.path.getsize(dst)
-        print(f"  {os.path.basename(jar)}: {size / 1e6:.1f} -> {os.path.getsize(dst) / 1e6:.1f} MB")
+        inner = "".join(f" (inside: {n} {a / 1e6:.1f} -> {b / 1e6:.1f} MB)" for n, (a, b) in nested.items())
+        print(f"  {os.path.basename(jar)}: {size / 1e6:.1f} -> {os.path.getsize(dst) / 1e6:.1f} MB{inner}")
     print(f"trimmed {len(jars)} jars: {before / 1e6:.1f} -> {after / 1e6:.1f} MB")
 
 

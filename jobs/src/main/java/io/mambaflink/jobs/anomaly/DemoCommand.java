@@ -250,11 +250,28 @@ public final class DemoCommand implements Callable<Integer> {
             if (generator != null) {
                 generator.join(10_000);
             }
-            // Drain: what was sent is scored and committed within a checkpoint or two.
+            // Drain: what was sent is scored and committed within a checkpoint or two, or, when the job has fallen
+            // behind the generator, once it works off its backlog: wait as long as results keep arriving
             long eventsIn = sent.get() + sentBad.get();
-            long drainUntil = System.currentTimeMillis() + Math.max(15_000, 5 * o.checkpointIntervalMs);
+            long quietMs = Math.max(15_000, 5 * o.checkpointIntervalMs);
             System.out.println("stopping the generator; waiting for the last events to be committed ...");
-            while (scored.get() + deadLettered.get() < eventsIn && System.currentTimeMillis() < drainUntil) {
+            long drained = -1;
+            long lastProgress = System.currentTimeMillis();
+            long nextLine = lastProgress + reportEvery.toMillis();
+            while (scored.get() + deadLettered.get() < eventsIn) {
+                long now = System.currentTimeMillis();
+                long done = scored.get() + deadLettered.get();
+                if (done > drained) {
+                    drained = done;
+                    lastProgress = now;
+                } else if (now - lastProgress >= quietMs) {
+                    System.out.printf(Locale.ROOT, "no result for %d s: %,d events not read back%n", quietMs / 1000, eventsIn - done);
+                    break;
+                }
+                if (now >= nextLine) {
+                    System.out.printf(Locale.ROOT, "draining: %,d of %,d read back (the job fell behind the generator)%n", done, eventsIn);
+                    nextLine += reportEvery.toMillis();
+                }
                 Thread.sleep(200);
             }
             stopConsuming = true;
