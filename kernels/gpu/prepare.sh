@@ -24,6 +24,16 @@ make_jre() {
     find .jre/lib -name '*.so' -exec strip --strip-unneeded {} +
   fi
 }
+# Rewrites a jar ($1, absolute path) after running a shell command ($2) in its unpacked copy: the natives the GPU
+# machine (Linux x86-64, CUDA 13) does not load go, for the carry limit. JNvrtc and the PTX compiler cannot load on a
+# CUDA 13 machine anyway (the engine compiles its kernels at build time); JNA (ProgrammaticEdges) keeps its Linux x86-64
+# library.
+strip_natives() {
+  rm -rf /tmp/mambaflink-strip && mkdir -p /tmp/mambaflink-strip && (cd /tmp/mambaflink-strip && unzip -q "$1" && eval "$2" \
+    && rm "$1" && zip -q -r "$1" .) && rm -rf /tmp/mambaflink-strip
+}
+JCUDA_NATIVES='rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-*'
+JNA_NATIVES='for d in $(find com/sun/jna -name "*jnidispatch*" -exec dirname {} \; | sort -u); do [ "$d" = com/sun/jna/linux-x86-64 ] || rm -rf "$d"; done'
 if [ "${1:-}" = demo ]; then
   # `prepare.sh demo`: the main job's jar for run.sh demo, in two carries (the device machine keeps an ignored folder
   # between calls while it stays warm, ~30 s): first .jre-demo (~48 MB: the demo's Kafka broker and Flink's web UI want
@@ -87,13 +97,9 @@ if [ "${1:-}" = operators ]; then
   cp $(ls "$full"/*.jar | grep -E "$keep") .gpu-op/lib/
   cp "$console" .gpu-op/junit-console.jar
   # natives: only what the GPU machine (Linux x86-64, CUDA 13) loads
-  strip_natives() {  # jar, shell command run in the unpacked jar
-    rm -rf /tmp/mambaflink-strip && mkdir -p /tmp/mambaflink-strip && (cd /tmp/mambaflink-strip && unzip -q "$1" && eval "$2" \
-      && rm "$1" && zip -q -r "$1" .) && rm -rf /tmp/mambaflink-strip
-  }
   strip_natives "$(pwd)/$(ls .gpu-op/lib/frocksdbjni-*.jar)" 'ls librocksdbjni-* | grep -v "^librocksdbjni-linux64.so$" | xargs rm -f'
-  strip_natives "$(pwd)/$(ls .gpu-op/lib/jcuda-natives-*.jar)" 'rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-*'
-  strip_natives "$(pwd)/$(ls .gpu-op/lib/jna-*.jar)" 'for d in $(find com/sun/jna -name "*jnidispatch*" -exec dirname {} \; | sort -u); do [ "$d" = com/sun/jna/linux-x86-64 ] || rm -rf "$d"; done'
+  strip_natives "$(pwd)/$(ls .gpu-op/lib/jcuda-natives-*.jar)" "$JCUDA_NATIVES"
+  strip_natives "$(pwd)/$(ls .gpu-op/lib/jna-*.jar)" "$JNA_NATIVES"
   rm -rf "$full"
   make_jre
   du -sh .gpu-op .jre
@@ -115,19 +121,11 @@ rm -f .gpu/lib/log4j-*.jar
 simple="$HOME/.m2/repository/org/slf4j/slf4j-simple/2.0.16/slf4j-simple-2.0.16.jar"
 [ -f "$simple" ] || mvn -B -q dependency:get -Dartifact=org.slf4j:slf4j-simple:2.0.16
 cp "$simple" .gpu/lib/
-# The device tool carries at most 64 MiB: keep only the driver and runtime natives (JNvrtc and the PTX compiler cannot
-# load on a CUDA 13 machine anyway, and the engine compiles its kernels at build time).
-natives=$(ls .gpu/lib/jcuda-natives-*.jar)
-mkdir -p .gpu/natives && (cd .gpu/natives && unzip -q "../../$natives" && rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-* \
-  && rm "../../$natives" && zip -q -r "../../$natives" .) && rm -rf .gpu/natives
+strip_natives "$(pwd)/$(ls .gpu/lib/jcuda-natives-*.jar)" "$JCUDA_NATIVES"
 console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar"
 [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
 cp "$console" .gpu/junit-console.jar
-# JNA (ProgrammaticEdges): only its Linux x86-64 native, for the carry limit
-jna=$(ls .gpu/lib/jna-*.jar)
-mkdir -p .gpu/jna && (cd .gpu/jna && unzip -q "../../$jna" && for d in $(find com/sun/jna -name '*jnidispatch*' \
-  -exec dirname {} \; | sort -u); do [ "$d" = com/sun/jna/linux-x86-64 ] || rm -rf "$d"; done && rm "../../$jna" \
-  && zip -q -r "../../$jna" .) && rm -rf .gpu/jna
+strip_natives "$(pwd)/$(ls .gpu/lib/jna-*.jar)" "$JNA_NATIVES"
 # the probes (run.sh probe, probe-pdl): plain CUDA C, the runtime linked statically
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/pdl_probe kernels/gpu/pdl_probe.cu
