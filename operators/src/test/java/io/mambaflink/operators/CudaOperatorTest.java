@@ -87,7 +87,8 @@ class CudaOperatorTest {
      * snapshot), restores into a new operator, and a new engine, with {@code second}, which runs the rest and finishes.
      * cut = events.size() is one uninterrupted run.
      */
-    private static List<StreamResult> run(MambaOperatorConfig first, MambaOperatorConfig second, List<StreamEvent> events, int cut)
+    private static List<StreamResult> run(MambaOperatorConfig first, MambaOperatorConfig second, List<StreamEvent> events,
+            int cut)
             throws Exception {
         List<StreamResult> out = new ArrayList<>();
         OperatorSubtaskState snapshot;
@@ -159,8 +160,8 @@ class CudaOperatorTest {
             double err = maxRef == 0 ? maxDiff : maxDiff / maxRef;
             worst = Math.max(worst, err);
             if (!(err <= TOLERANCE)) {
-                wrong.add(en.getKey() + " (position " + r.position + "): relative error " + err + ", output " + at + " " + r.output[at]
-                        + " vs " + ref.output[at] + " on the CPU");
+                wrong.add(en.getKey() + " (position " + r.position + "): relative error " + err + ", output " + at + " "
+                        + r.output[at] + " vs " + ref.output[at] + " on the CPU");
             }
         }
         assertThat(a.size()).as("results").isEqualTo(x.size());
@@ -236,15 +237,15 @@ class CudaOperatorTest {
         double cudaToCuda = assertClose(run(cuda, cuda, events, cut), expected);
         double cudaToCpu = assertClose(run(cuda, cpu, events, cut), expected);
         double cpuToCuda = assertClose(run(cpu, cuda, events, cut), expected);
-        System.out.printf("%s on %s, %d events: largest relative difference from the CPU operator %.2e uninterrupted, %.2e restored on it, "
-                + "%.2e its checkpoint restored on the CPU, %.2e a CPU checkpoint restored on it%n", arch, UNDER_TEST, events.size(), uninterrupted, cudaToCuda, cudaToCpu, cpuToCuda);
+        System.out.printf("%s on %s, %d events: largest relative difference from the CPU operator %.2e uninterrupted, "
+                + "%.2e restored on it, %.2e its checkpoint restored on the CPU, %.2e a CPU checkpoint restored on it%n", arch,
+                UNDER_TEST, events.size(), uninterrupted, cudaToCuda, cudaToCpu, cpuToCuda);
     }
 
     /**
      * Two operators stepping at once from two threads, as two subtasks of one TaskManager sharing its GPU: each has an
      * engine of its own on the device (one upload of the weights per device and model, shared while both are open), its
-     * own keys, and one restores from a
-     * checkpoint half-way. Both give the CPU operator's outputs.
+     * own keys, and one restores from a checkpoint half-way. Both give the CPU operator's outputs.
      */
     @Test
     void twoSubtasksShareTheGpu() throws Exception {
@@ -356,7 +357,8 @@ class CudaOperatorTest {
             h.initializeState(snapshot);
             h.open();
             // snapshot 3 holds s0, s1 at position 7 and s2, s3 at 6
-            step(h, TestStreams.event(g, 0, 7), TestStreams.event(g, 1, 7), TestStreams.event(g, 2, 6), TestStreams.event(g, 3, 6));
+            step(h, TestStreams.event(g, 0, 7), TestStreams.event(g, 1, 7), TestStreams.event(g, 2, 6),
+                    TestStreams.event(g, 3, 6));
             assertThat(restored.loads).as("each restored stream loads once, on its first event").isEqualTo(4);
             assertThat(restored.stores).isZero();
             Map<String, Long> positions = new HashMap<>();
