@@ -12,14 +12,16 @@
 #   .gpu-op/lib/           the kernels jar with the fatbin, the kernels' test jar (fixtures), the operators jar, and
 #                          Flink, RocksDB and the rest trimmed to the packages a CPU run of CudaOperatorTest loads
 #                          (trim_jars.py): the whole set is ~200 MB, the carry limit 64 MiB
+# `prepare.sh itcase`: the same for MambaOperatorITCase in .gpu-it (run.sh itests); `prepare.sh demo`: the main job.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# The trimmed runtime (java.sql for Flink's type extraction); its native libraries without their symbol tables, so
-# .jre and .gpu-op fit one carry (~36 MB + ~26 MB). Rebuilt when an older one lacks a module.
+# The trimmed runtime (java.sql for Flink's type extraction, jdk.management and java.rmi for a MiniCluster); its native
+# libraries without their symbol tables, so .jre and .gpu-op fit one carry (~36 MB + ~26 MB). Rebuilt when an older one
+# lacks a module.
 make_jre() {
-  if [ ! -x .jre/bin/java ] || ! grep -q java.sql .jre/release; then
+  if [ ! -x .jre/bin/java ] || ! grep -q java.sql .jre/release || ! grep -q java.rmi .jre/release; then
     rm -rf .jre
-    jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql \
+    jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql,jdk.management,java.rmi,java.management.rmi \
       --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre
     find .jre/lib -name '*.so' -exec strip --strip-unneeded {} +
   fi
@@ -70,39 +72,53 @@ PY
   du -sh .gpu-demo .gpu-demo-kafka .jre-demo
   exit 0
 fi
-if [ "${1:-}" = operators ]; then
+# An operators test class and what it needs, for a machine without a JDK: $1 the folder, $2 the class, $3 the JVM option
+# that makes a CPU run take the test's paths (the recording), then trim_jars.py options. The test classes, the
+# kernels jar with the fatbin, the kernels' test jar (fixtures) and the operators jar; every other jar trimmed to the
+# packages that recording loads, except JCuda and JNA (the CUDA engine's paths) and AssertJ (its failure messages:
+# paths a passing run does not take), kept whole; Linux x86-64 natives only.
+operator_bundle() {
+  local dir=$1 test=$2 option=$3
+  shift 3
   mvn -B -o -q -pl kernels,operators package -DskipTests
-  full=/tmp/mambaflink-gpu-op-full
-  rm -rf .gpu-op "$full" && mkdir -p .gpu-op/lib "$full"
+  local full=/tmp/mambaflink-gpu-op-full log=/tmp/mambaflink-gpu-op-classes.log
+  rm -rf "$dir" "$full" && mkdir -p "$dir/lib" "$full"
   mvn -B -o -q -pl operators dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$full" -DexcludeGroupIds=io.mambaflink
   cp kernels/target/mamba-flink-kernels-*.jar operators/target/mamba-flink-operators-*-SNAPSHOT.jar "$full/"
   rm -f "$full"/mamba-flink-operators-*-tests.jar
-  cp -r operators/target/test-classes .gpu-op/test-classes
-  console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar"
+  cp -r operators/target/test-classes "$dir/test-classes"
+  local console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar"
   [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
   # JUnit comes from the console launcher; log through slf4j-simple (log4j-core wants java.desktop)
   rm -f "$full"/junit-* "$full"/opentest4j-* "$full"/apiguardian-* "$full"/log4j-*
-  simple="$HOME/.m2/repository/org/slf4j/slf4j-simple/2.0.16/slf4j-simple-2.0.16.jar"
+  local simple="$HOME/.m2/repository/org/slf4j/slf4j-simple/2.0.16/slf4j-simple-2.0.16.jar"
   [ -f "$simple" ] || mvn -B -q dependency:get -Dartifact=org.slf4j:slf4j-simple:2.0.16
   cp "$simple" "$full/"
-  # record the classes a run loads: CudaOperatorTest with the CPU engine in the CUDA engine's place
-  java -Xlog:class+load=info:file=/tmp/mambaflink-gpu-op-classes.log -Dmambaflink.test.operator-backend=CPU \
-    -jar "$console" execute --class-path ".gpu-op/test-classes:$(ls "$full"/*.jar | tr "\n" ":")" \
-    --select-class io.mambaflink.operators.CudaOperatorTest --disable-banner --details=summary > /tmp/mambaflink-gpu-op-record.log 2>&1 \
-    || { tail -30 /tmp/mambaflink-gpu-op-record.log; exit 1; }
-  # every jar trimmed to the packages loaded, except ours, JCuda and JNA (the CUDA engine's paths) and AssertJ (its
-  # failure messages: paths a passing run does not take), kept whole
-  keep='mamba-flink-|jcuda|jna-|assertj-'
-  python3 kernels/gpu/trim_jars.py /tmp/mambaflink-gpu-op-classes.log .gpu-op/lib $(ls "$full"/*.jar | grep -v -E "$keep")
-  cp $(ls "$full"/*.jar | grep -E "$keep") .gpu-op/lib/
-  cp "$console" .gpu-op/junit-console.jar
-  # natives: only what the GPU machine (Linux x86-64, CUDA 13) loads
-  strip_natives "$(pwd)/$(ls .gpu-op/lib/frocksdbjni-*.jar)" 'ls librocksdbjni-* | grep -v "^librocksdbjni-linux64.so$" | xargs rm -f'
-  strip_natives "$(pwd)/$(ls .gpu-op/lib/jcuda-natives-*.jar)" "$JCUDA_NATIVES"
-  strip_natives "$(pwd)/$(ls .gpu-op/lib/jna-*.jar)" "$JNA_NATIVES"
+  # everything on the JVM's own class path (a MiniCluster resolves job classes through it, not the launcher's loader)
+  java -Xlog:class+load=info:file="$log" $option -cp "$dir/test-classes:$(ls "$full"/*.jar | tr "\n" ":")$console" \
+    org.junit.platform.console.ConsoleLauncher execute --select-class "$test" --disable-banner \
+    --details=summary > /tmp/mambaflink-gpu-op-record.log 2>&1 || { tail -30 /tmp/mambaflink-gpu-op-record.log; exit 1; }
+  local keep='mamba-flink-|jcuda|jna-|assertj-'
+  python3 kernels/gpu/trim_jars.py "$log" "$dir/lib" "$@" $(ls "$full"/*.jar | grep -v -E "$keep")
+  cp $(ls "$full"/*.jar | grep -E "$keep") "$dir/lib/"
+  cp "$console" "$dir/junit-console.jar"
+  strip_natives "$(pwd)/$(ls "$dir"/lib/frocksdbjni-*.jar)" 'ls librocksdbjni-* | grep -v "^librocksdbjni-linux64.so$" | xargs rm -f'
+  strip_natives "$(pwd)/$(ls "$dir"/lib/jcuda-natives-*.jar)" "$JCUDA_NATIVES"
+  strip_natives "$(pwd)/$(ls "$dir"/lib/jna-*.jar)" "$JNA_NATIVES"
   rm -rf "$full"
   make_jre
-  du -sh .gpu-op .jre
+  du -sh "$dir" .jre
+}
+if [ "${1:-}" = operators ]; then
+  operator_bundle .gpu-op io.mambaflink.operators.CudaOperatorTest -Dmambaflink.test.operator-backend=CPU
+  exit 0
+fi
+if [ "${1:-}" = itcase ]; then
+  # MambaOperatorITCase (a MiniCluster: Flink's RPC system, the job client, the datagen source): ~40 MB, so run.sh
+  # itests takes two carries, [".jre"] and then, at once, [".gpu-it"]. GpuAssignment's path to the task's external
+  # resources is kept whole (a CPU run does not take it).
+  operator_bundle .gpu-it io.mambaflink.operators.MambaOperatorITCase "" --keep org.apache.flink.runtime.externalresource \
+    --keep org.apache.flink.api.common.externalresource
   exit 0
 fi
 mvn -B -o -q -pl kernels package -DskipTests

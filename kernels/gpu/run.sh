@@ -3,7 +3,9 @@
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
 #   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests]    (default: tests bench hf; profile
 #   needs ncu; optests: the keyed operator on the CUDA engine, CudaOperatorTest, from .gpu-op/ of `prepare.sh operators`,
-#   carried with .jre instead of .gpu; demo: the main job on this machine, `mamba-flink.jar demo` with the CUDA engine
+#   carried with .jre instead of .gpu; itests: MambaOperatorITCase (MiniCluster, RocksDB, a restart and a rescale) on
+#   the CUDA engine (ITCASE_BACKEND=CPU for the CPU), from .gpu-it/ of `prepare.sh itcase`, carried in a call after
+#   one that carries .jre, within ~30 s; demo: the main job on this machine, `mamba-flink.jar demo` with the CUDA engine
 #   and then the CPU engine, from .jre-demo/ and .gpu-demo-kafka/ (one call) and .gpu-demo/ (the next, within ~30 s)
 #   of `prepare.sh demo`: DEMO_BACKENDS,
 #   DEMO_DURATION (default 60s) and DEMO_ARGS pass on)
@@ -54,6 +56,16 @@ if [[ " $steps " == *" optests "* ]]; then
   "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu-op/junit-console.jar execute --class-path "$OPCP" \
     --select-class io.mambaflink.operators.CudaOperatorTest --details=tree --details-theme=ascii --disable-banner \
     --disable-ansi-colors --reports-dir /tmp/junit-reports-op 2>&1 | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/optests.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+if [[ " $steps " == *" itests "* ]]; then
+  echo "== MambaOperatorITCase on the ${ITCASE_BACKEND:-CUDA} engine (MiniCluster, RocksDB: a restart and a rescale)"
+  # everything on the JVM's own class path: the MiniCluster resolves the job's classes through it
+  ITCP=".gpu-it/test-classes:$(ls .gpu-it/lib/*.jar | tr "\n" ":").gpu-it/junit-console.jar"
+  "$JAVA" -Xmx8g -Dmambaflink.test.itcase-backend="${ITCASE_BACKEND:-CUDA}" ${JAVA_OPTS:-} -cp "$ITCP" \
+    org.junit.platform.console.ConsoleLauncher execute --select-class io.mambaflink.operators.MambaOperatorITCase \
+    --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports-it 2>&1 \
+    | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/itests.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [[ " $steps " == *" demo "* ]]; then
