@@ -1,5 +1,6 @@
 package io.mambaflink.operators;
 
+import static io.mambaflink.operators.TestStreams.relErr;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -207,17 +208,6 @@ class MambaOperatorITCase {
             }
         }
         return byKey;
-    }
-
-    /** max |a - b| / max |b|, NaN counting as infinitely wrong. */
-    static double relErr(float[] a, float[] b) {
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < b.length; i++) {
-            double d = Math.abs(a[i] - b[i]);
-            maxDiff = d <= maxDiff ? maxDiff : Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
-            maxRef = Math.max(maxRef, Math.abs(b[i]));
-        }
-        return maxRef == 0 ? maxDiff : maxDiff / maxRef;
     }
 
     private static void assertEqualsReference(Map<String, TreeMap<Long, StreamResult>> byKey) {

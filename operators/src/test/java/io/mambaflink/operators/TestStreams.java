@@ -97,4 +97,18 @@ final class TestStreams {
     static Duration hour() {
         return Duration.ofHours(1);
     }
+
+    /** max |a - b| / max |b| (verify's figure), NaN counting as infinitely wrong. */
+    static double relErr(float[] a, float[] b) {
+        double maxDiff = 0;
+        double maxRef = 0;
+        for (int i = 0; i < b.length; i++) {
+            double d = Math.abs(a[i] - b[i]);
+            if (!(d <= maxDiff)) {
+                maxDiff = Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
+            }
+            maxRef = Math.max(maxRef, Math.abs(b[i]));
+        }
+        return maxRef == 0 ? maxDiff : maxDiff / maxRef;
+    }
 }
