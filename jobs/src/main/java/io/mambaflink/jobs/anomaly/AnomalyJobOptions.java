@@ -1,5 +1,7 @@
 package io.mambaflink.jobs.anomaly;
 
+import io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision;
+import io.mambaflink.operators.FingerprintPolicy;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Serializable;
@@ -7,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 
@@ -34,6 +37,10 @@ public final class AnomalyJobOptions implements Serializable {
         KEYS.put("mamba.batch.max-delay", "longest wait of a buffered event, ms (default 10)");
         KEYS.put("mamba.cache.max-states", "hot stream states kept in memory per subtask (default 4096)");
         KEYS.put("mamba.cuda.device", "CUDA device of the cuda backend; -1: Flink's GPU assignment, else subtask modulo devices (default -1)");
+        KEYS.put("mamba.cuda.matmul-precision", "FLOAT32 (float32-accurate tensor-core products) or BF16 (faster, ~1e-3 error) (default FLOAT32)");
+        KEYS.put("mamba.cpu.threads", "CPU engine worker threads per subtask (default 1)");
+        KEYS.put("mamba.state.ttl", "an idle stream's state is removed after this many ms (default: kept)");
+        KEYS.put("mamba.state.fingerprint-policy", "a restored state of another model: FAIL the job or RESET the stream (default FAIL)");
         KEYS.put("checkpoint.interval", "checkpoint interval, ms; exactly-once output is committed at each (default 2000)");
         KEYS.put("checkpoint.dir", "checkpoint directory URI or path (default: a temporary folder)");
         KEYS.put("parallelism", "job parallelism (default 1)");
@@ -58,6 +65,11 @@ public final class AnomalyJobOptions implements Serializable {
     public int cacheMaxStates = 4096;
     /** -1: Flink's GPU assignment, else subtask index modulo the visible devices. */
     public int cudaDevice = -1;
+    public String cudaMatmulPrecision = "FLOAT32";
+    public int cpuThreads = 1;
+    /** null: idle streams keep their state. */
+    public Long stateTtlMs;
+    public String fingerprintPolicy = "FAIL";
     public long checkpointIntervalMs = 2000;
     /** null: a temporary folder. */
     public String checkpointDir;
@@ -96,6 +108,12 @@ public final class AnomalyJobOptions implements Serializable {
         o.batchMaxDelayMs = longValue(p, "mamba.batch.max-delay", o.batchMaxDelayMs);
         o.cacheMaxStates = integer(p, "mamba.cache.max-states", o.cacheMaxStates);
         o.cudaDevice = integer(p, "mamba.cuda.device", o.cudaDevice);
+        o.cudaMatmulPrecision = p.getProperty("mamba.cuda.matmul-precision", o.cudaMatmulPrecision).trim();
+        o.cpuThreads = integer(p, "mamba.cpu.threads", o.cpuThreads);
+        if (p.getProperty("mamba.state.ttl") != null) {
+            o.stateTtlMs = longValue(p, "mamba.state.ttl", 0);
+        }
+        o.fingerprintPolicy = p.getProperty("mamba.state.fingerprint-policy", o.fingerprintPolicy).trim();
         o.checkpointIntervalMs = longValue(p, "checkpoint.interval", o.checkpointIntervalMs);
         o.checkpointDir = p.getProperty("checkpoint.dir", o.checkpointDir);
         o.parallelism = integer(p, "parallelism", o.parallelism);
@@ -129,6 +147,12 @@ public final class AnomalyJobOptions implements Serializable {
             throw new IllegalArgumentException("mamba.cache.max-states must be at least mamba.batch.max-size ("
                     + batchMaxSize + "), found " + cacheMaxStates);
         }
+        cudaMatmul();
+        positive("mamba.cpu.threads", cpuThreads);
+        if (stateTtlMs != null) {
+            positive("mamba.state.ttl", stateTtlMs);
+        }
+        fingerprint();
         positive("checkpoint.interval", checkpointIntervalMs);
         positive("parallelism", parallelism);
         if (threshold != null && !(threshold > 0)) {
@@ -145,6 +169,27 @@ public final class AnomalyJobOptions implements Serializable {
 
     public Duration batchMaxDelay() {
         return Duration.ofMillis(batchMaxDelayMs);
+    }
+
+    public MatmulPrecision cudaMatmul() {
+        try {
+            return MatmulPrecision.valueOf(cudaMatmulPrecision.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("mamba.cuda.matmul-precision must be FLOAT32 or BF16, found '" + cudaMatmulPrecision + "'");
+        }
+    }
+
+    public FingerprintPolicy fingerprint() {
+        try {
+            return FingerprintPolicy.valueOf(fingerprintPolicy.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("mamba.state.fingerprint-policy must be FAIL or RESET, found '" + fingerprintPolicy + "'");
+        }
+    }
+
+    /** null: idle streams keep their state. */
+    public Duration stateTtl() {
+        return stateTtlMs == null ? null : Duration.ofMillis(stateTtlMs);
     }
 
     private static void positive(String key, long v) {

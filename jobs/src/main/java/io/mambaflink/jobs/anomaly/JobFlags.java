@@ -10,7 +10,8 @@ public final class JobFlags {
     @Option(names = "--properties", paramLabel = "FILE",
             description = "job settings as a properties file; flags override it. Keys: bootstrap.servers, input.topic, "
                     + "output.topic, dead-letter.topic, group.id, starting-offsets, transactional-id-prefix, model.path, "
-                    + "mamba.backend, mamba.batch.max-size, mamba.batch.max-delay, mamba.cache.max-states, checkpoint.interval, checkpoint.dir, "
+                    + "mamba.backend, mamba.batch.max-size, mamba.batch.max-delay, mamba.cache.max-states, mamba.cuda.device, "
+                    + "mamba.cuda.matmul-precision, mamba.cpu.threads, mamba.state.ttl, mamba.state.fingerprint-policy, checkpoint.interval, checkpoint.dir, "
                     + "parallelism, threshold, max-out-of-orderness, restart.attempts")
     Path properties;
 
@@ -45,6 +46,9 @@ public final class JobFlags {
     @Option(names = "--cache-states", description = "hot stream states in memory per subtask (default 4096)")
     Integer cacheStates;
 
+    @Option(names = "--cpu-threads", description = "CPU engine worker threads per subtask (default 1)")
+    Integer cpuThreads;
+
     @Option(names = "--checkpoint-interval-ms", description = "checkpoint interval, ms; output commits at each (default 2000)")
     Long checkpointIntervalMs;
 
@@ -70,6 +74,7 @@ public final class JobFlags {
         put(p, "mamba.batch.max-size", batchSize);
         put(p, "mamba.batch.max-delay", batchDelayMs);
         put(p, "mamba.cache.max-states", cacheStates);
+        put(p, "mamba.cpu.threads", cpuThreads);
         put(p, "checkpoint.interval", checkpointIntervalMs);
         put(p, "checkpoint.dir", checkpointDir);
         put(p, "parallelism", parallelism);

@@ -3,8 +3,11 @@ package io.mambaflink.jobs.anomaly;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.mambaflink.kernels.engine.EngineOptions.MatmulPrecision;
+import io.mambaflink.operators.FingerprintPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Properties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,9 +19,11 @@ class AnomalyJobOptionsTest {
     void flagsOverrideThePropertiesFile(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("job.properties");
         Files.writeString(file, "bootstrap.servers=a:9092\ninput.topic=in\nparallelism=3\nthreshold=7.5\n"
-                + "mamba.batch.max-delay=25\ncheckpoint.interval=1000\nmamba.cuda.device=1\n");
+                + "mamba.batch.max-delay=25\ncheckpoint.interval=1000\nmamba.cuda.device=1\nmamba.cuda.matmul-precision=bf16\n"
+                + "mamba.cpu.threads=2\nmamba.state.ttl=3600000\nmamba.state.fingerprint-policy=RESET\n");
         JobFlags flags = new JobFlags();
-        new CommandLine(flags).parseArgs("--properties", file.toString(), "--bootstrap-servers", "b:9092", "--batch-size", "64");
+        new CommandLine(flags).parseArgs("--properties", file.toString(), "--bootstrap-servers", "b:9092", "--batch-size", "64",
+                "--cpu-threads", "4");
         AnomalyJobOptions o = AnomalyJobOptions.fromProperties(flags.toProperties()).validate();
         assertThat(o.bootstrapServers).isEqualTo("b:9092");
         assertThat(o.inputTopic).isEqualTo("in");
@@ -29,6 +34,15 @@ class AnomalyJobOptionsTest {
         assertThat(o.batchMaxDelayMs).isEqualTo(25);
         assertThat(o.checkpointIntervalMs).isEqualTo(1000);
         assertThat(o.cudaDevice).isEqualTo(1);
+        assertThat(o.cudaMatmul()).isEqualTo(MatmulPrecision.BF16);
+        assertThat(o.cpuThreads).isEqualTo(4);
+        assertThat(o.stateTtl()).isEqualTo(Duration.ofHours(1));
+        assertThat(o.fingerprint()).isEqualTo(FingerprintPolicy.RESET);
+        AnomalyJobOptions defaults = AnomalyJobOptions.fromProperties(new Properties());
+        assertThat(defaults.cudaMatmul()).isEqualTo(MatmulPrecision.FLOAT32);
+        assertThat(defaults.cpuThreads).isEqualTo(1);
+        assertThat(defaults.stateTtl()).isNull();
+        assertThat(defaults.fingerprint()).isEqualTo(FingerprintPolicy.FAIL);
     }
 
     @Test
@@ -47,6 +61,16 @@ class AnomalyJobOptionsTest {
         p.setProperty("starting-offsets", "newest");
         assertThatThrownBy(() -> AnomalyJobOptions.fromProperties(p).validate())
                 .hasMessageContaining("starting-offsets must be earliest, latest or committed, found 'newest'");
+        p.remove("starting-offsets");
+        for (String[] bad : new String[][] {{"mamba.cuda.matmul-precision", "tf32", "must be FLOAT32 or BF16, found 'tf32'"},
+                {"mamba.cpu.threads", "0", "mamba.cpu.threads must be > 0, found 0"},
+                {"mamba.state.ttl", "0", "mamba.state.ttl must be > 0, found 0"},
+                {"mamba.state.fingerprint-policy", "ignore", "must be FAIL or RESET, found 'ignore'"}}) {
+            Properties q = (Properties) p.clone();
+            q.setProperty(bad[0], bad[1]);
+            assertThatThrownBy(() -> AnomalyJobOptions.fromProperties(q).validate()).as(bad[0]).hasMessageContaining(bad[2]);
+        }
+        assertThat(AnomalyJobOptions.fromProperties(p).validate()).isNotNull();
     }
 
     @Test
