@@ -16,16 +16,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The trimmed runtime (java.sql for Flink's type extraction, jdk.management and java.rmi for a MiniCluster); its native
-# libraries without their symbol tables, so .jre and .gpu-op fit one carry (~36 MB + ~26 MB). Rebuilt when an older one
+# libraries without their symbol tables, so .jre and .gpu-op fit one carry (~37 MB + ~26 MB). Rebuilt when an older one
 # lacks a module.
-make_jre() {
-  if [ ! -x .jre/bin/java ] || ! grep -q java.sql .jre/release || ! grep -q java.rmi .jre/release; then
-    rm -rf .jre
-    jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql,jdk.management,java.rmi,java.management.rmi \
-      --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre
-    find .jre/lib -name '*.so' -exec strip --strip-unneeded {} +
+JRE_MODULES=java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql
+JRE_MODULES=$JRE_MODULES,jdk.management,java.rmi,java.management.rmi
+# jlink_runtime DIR MODULES: (re)builds DIR unless it already holds every module
+jlink_runtime() {
+  local dir=$1 modules=$2 m
+  if [ -x "$dir/bin/java" ]; then
+    for m in ${modules//,/ }; do grep -q "[\" ]$m[\" ]" "$dir/release" || { rm -rf "$dir"; break; }; done
+  fi
+  if [ ! -x "$dir/bin/java" ]; then
+    jlink --add-modules "$modules" --compress=2 --strip-debug --no-header-files --no-man-pages --output "$dir"
+    find "$dir/lib" -name '*.so' -exec strip --strip-unneeded {} +
   fi
 }
+make_jre() { jlink_runtime .jre "$JRE_MODULES"; }
 # Rewrites a jar ($1, absolute path) after running a shell command ($2) in its unpacked copy: the natives the GPU
 # machine (Linux x86-64, CUDA 13) does not load go, for the carry limit. JNvrtc and the PTX compiler cannot load on a
 # CUDA 13 machine anyway (the engine compiles its kernels at build time); JNA (ProgrammaticEdges) keeps its Linux x86-64
@@ -53,11 +59,7 @@ if [ "${1:-}" = demo ]; then
     --drop '^com/sun/jna/(?!linux-x86-64/)[^/]+/.*jnidispatch' --drop '^(aix|win|freebsd|darwin|macos)/' \
     --drop '^linux/(?!amd64/)' --drop '^org/xerial/snappy/native/(?!Linux/x86_64/)' --drop '^net/jpountz/util/(?!linux/amd64/)' \
     jobs/target/mamba-flink.jar
-  if [ ! -x .jre-demo/bin/java ]; then
-    jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml,java.naming,java.scripting,jdk.zipfs,java.sql,java.desktop,jdk.management,java.rmi,java.management.rmi,jdk.net,java.security.sasl,java.security.jgss,jdk.crypto.ec \
-      --compress=2 --strip-debug --no-header-files --no-man-pages --output .jre-demo
-    find .jre-demo/lib -name '*.so' -exec strip --strip-unneeded {} +
-  fi
+  jlink_runtime .jre-demo "$JRE_MODULES,java.desktop,jdk.net,java.security.sasl,java.security.jgss,jdk.crypto.ec"
   rm -rf .gpu-demo-kafka && mkdir -p .gpu-demo-kafka
   python3 - <<'PY'
 import os, zipfile

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests]    (default: tests bench hf; profile
-#   needs ncu; optests: the keyed operator on the CUDA engine, CudaOperatorTest, from .gpu-op/ of `prepare.sh operators`,
-#   carried with .jre instead of .gpu; itests: MambaOperatorITCase (MiniCluster, RocksDB, a restart and a rescale) on
-#   the CUDA engine (ITCASE_BACKEND=CPU for the CPU), from .gpu-it/ of `prepare.sh itcase`, carried in a call after
-#   one that carries .jre, within ~30 s; demo: the main job on this machine, `mamba-flink.jar demo` with the CUDA engine
-#   and then the CPU engine, from .jre-demo/ and .gpu-demo-kafka/ (one call) and .gpu-demo/ (the next, within ~30 s)
-#   of `prepare.sh demo`: DEMO_BACKENDS,
-#   DEMO_DURATION (default 60s) and DEMO_ARGS pass on)
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests] [itests] [demo]
+#   (default: tests bench hf; profile needs ncu)
+#   optests: the keyed operator on the CUDA engine (CudaOperatorTest), from .gpu-op/ of `prepare.sh operators`,
+#     carried with .jre instead of .gpu;
+#   itests: MambaOperatorITCase (MiniCluster, RocksDB, a restart and a rescale) on the CUDA engine (ITCASE_BACKEND=CPU
+#     for the CPU), from .gpu-it/ of `prepare.sh itcase`, carried in a call right after one that carries .jre (the
+#     machine keeps ignored folders ~30 s);
+#   demo: the main job, `mamba-flink.jar demo`, on the CUDA engine and then the CPU engine (DEMO_BACKENDS,
+#     DEMO_DURATION default 60s, DEMO_ARGS), from .jre-demo/ and .gpu-demo-kafka/ (one call) and .gpu-demo/ (the next)
+#     of `prepare.sh demo`.
 #   BENCH_ARGS=m1|m2|models|ssm|matmul|all picks CudaBench's sections (default all; models: m1 and m2; m1-small /
 #   m2-small: batches 1-8 / 1, m1-big / m2-big: 512, 1024, 2048 and 4096 / 512 and 1024); the rest after the first word is a regular expression
 #   on the model table's row labels, e.g. BENCH_ARGS="m1-big lane" runs only the one-lane / two-lane rows.
@@ -50,29 +52,32 @@ if [[ " $steps " == *" tests "* ]]; then
     done
   fi
 fi
+# junit_class DIR CLASS LOG [JVM options]: one test class from an operators bundle (prepare.sh operators / itcase),
+# everything on the JVM's own class path (a MiniCluster resolves the job's classes through it), Flink's INFO / WARN
+# lines left out of the log
+junit_class() {
+  local dir=$1 class=$2 log=$3
+  shift 3
+  "$JAVA" -Xmx8g "$@" ${JAVA_OPTS:-} -cp "$dir/test-classes:$(ls "$dir"/lib/*.jar | tr "\n" ":")$dir/junit-console.jar" \
+    org.junit.platform.console.ConsoleLauncher execute --select-class "$class" --details=tree --details-theme=ascii \
+    --disable-banner --disable-ansi-colors --reports-dir "/tmp/junit-reports-$log" 2>&1 \
+    | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/$log.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+}
 if [[ " $steps " == *" optests "* ]]; then
   echo "== the keyed operator on the CUDA engine (Flink's harness, RocksDB)"
-  OPCP=".gpu-op/test-classes:$(ls .gpu-op/lib/*.jar | tr "\n" ":")"
-  "$JAVA" -Xmx8g ${JAVA_OPTS:-} -jar .gpu-op/junit-console.jar execute --class-path "$OPCP" \
-    --select-class io.mambaflink.operators.CudaOperatorTest --details=tree --details-theme=ascii --disable-banner \
-    --disable-ansi-colors --reports-dir /tmp/junit-reports-op 2>&1 | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/optests.log"
-  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  junit_class .gpu-op io.mambaflink.operators.CudaOperatorTest optests
 fi
 if [[ " $steps " == *" itests "* ]]; then
   echo "== MambaOperatorITCase on the ${ITCASE_BACKEND:-CUDA} engine (MiniCluster, RocksDB: a restart and a rescale)"
-  # everything on the JVM's own class path: the MiniCluster resolves the job's classes through it
-  ITCP=".gpu-it/test-classes:$(ls .gpu-it/lib/*.jar | tr "\n" ":").gpu-it/junit-console.jar"
-  "$JAVA" -Xmx8g -Dmambaflink.test.itcase-backend="${ITCASE_BACKEND:-CUDA}" ${JAVA_OPTS:-} -cp "$ITCP" \
-    org.junit.platform.console.ConsoleLauncher execute --select-class io.mambaflink.operators.MambaOperatorITCase \
-    --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors --reports-dir /tmp/junit-reports-it 2>&1 \
-    | grep -v -E " (INFO|WARN) |^\s+/tmp/flink-io-" | tee "$OUT/itests.log"
-  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  junit_class .gpu-it io.mambaflink.operators.MambaOperatorITCase itests -Dmambaflink.test.itcase-backend="${ITCASE_BACKEND:-CUDA}"
 fi
 if [[ " $steps " == *" demo "* ]]; then
   for b in ${DEMO_BACKENDS:-cuda cpu}; do
     echo "== the demo on the $b engine (in-process Kafka, MiniCluster, RocksDB)"
-    .jre-demo/bin/java -cp .gpu-demo/mamba-flink.jar:.gpu-demo-kafka/kafka.jar io.mambaflink.jobs.Main demo --backend "$b" --duration "${DEMO_DURATION:-60s}" ${DEMO_ARGS:-} \
-      --summary-json "$OUT/demo-$b.json" 2>&1 | grep -v -E " (INFO|WARN) " | tee "$OUT/demo-$b.log"
+    .jre-demo/bin/java -cp .gpu-demo/mamba-flink.jar:.gpu-demo-kafka/kafka.jar io.mambaflink.jobs.Main demo --backend "$b" \
+      --duration "${DEMO_DURATION:-60s}" ${DEMO_ARGS:-} --summary-json "$OUT/demo-$b.json" 2>&1 | grep -v -E " (INFO|WARN) " \
+      | tee "$OUT/demo-$b.log"
     [ "${PIPESTATUS[0]}" = 0 ] || rc=1
   done
 fi

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """Shrinks jars to what a recorded run loaded, so a Flink bundle fits the device tool's 64 MiB carry.
 
-    trim_jars.py CLASS_LOG OUT_DIR [--keep PACKAGE_PREFIX]... [--classes PACKAGE_PREFIX]... [--drop ENTRY_REGEX]... JAR...
+    trim_jars.py CLASS_LOG OUT_DIR [--keep PACKAGE_PREFIX]... [--drop ENTRY_REGEX]... JAR...
 
 CLASS_LOG is a JVM's -Xlog:class+load=info output. For each JAR, OUT_DIR gets a copy holding every class of each
 package the log shows loaded from that jar (whole packages, not single classes: a path the recorded run did not take,
 such as the CUDA engine's, may reach other classes of a package it used), and every entry that is not a class
 (resources, service files, native libraries). A jar the run loaded nothing from is left out.
-  --keep     keeps every class under a package prefix (paths the recorded run did not take at all, e.g. the CUDA
-             engine's on a machine without a GPU);
-  --classes  keeps only the classes loaded under a package prefix (code whose paths do not depend on the engine, such
-             as an embedded Kafka broker's);
-  --drop     leaves out entries whose name matches (other platforms' native libraries).
+  --keep  keeps every class under a package prefix (paths the recorded run did not take at all, e.g. the CUDA engine's
+          on a machine without a GPU);
+  --drop  leaves out entries whose name matches (other platforms' native libraries).
+Single classes would be too fine: trimming an embedded Kafka broker to the classes a run loaded lost those of its
+abort and log-cleaning paths, which a slower run takes.
 A jar inside a jar (Flink's flink-rpc-akka.jar, which Flink copies to a temporary file and loads from there) is trimmed
 the same way, by the classes loaded from a file whose name starts with the inner jar's.
 Prints the sizes.
@@ -34,11 +34,12 @@ def under(package, prefixes):
 
 
 class Rules:
-    def __init__(self, keep, classes, drop):
-        self.keep, self.classes, self.drop = keep, classes, drop
+    def __init__(self, keep, drop):
+        self.keep, self.drop = keep, drop
 
-    def trim(self, src, loaded, out):
-        """Copies the zip `src` into the zip `out`, keeping what `loaded` (class names) and the rules ask for."""
+    def trim(self, src, loaded, out, inner):
+        """Copies the zip `src` into `out`, keeping the packages of `loaded` (class names) and what the rules ask for;
+        `inner` maps a jar inside it to the classes loaded from its temporary copy. Returns inner jars' sizes."""
         packages = {package_of(c) for c in loaded}
         nested = {}
         for info in src.infolist():
@@ -46,19 +47,15 @@ class Rules:
             if any(d.search(name) for d in self.drop):
                 continue
             if name.endswith(".class") and not name.startswith("META-INF/"):
-                cls = name[:-len(".class")].replace("/", ".")
-                package = package_of(cls)
-                if under(package, self.classes):
-                    if cls not in loaded and not under(package, self.keep):
-                        continue
-                elif package not in packages and not under(package, self.keep):
+                package = package_of(name[:-len(".class")].replace("/", "."))
+                if package not in packages and not under(package, self.keep):
                     continue
             data = src.read(name)
-            if name.endswith(".jar") and name in self.inner:
-                with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            if name in inner:
+                with zipfile.ZipFile(io.BytesIO(data)) as z_in:
                     buf = io.BytesIO()
                     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-                        self.trim(inner, self.inner[name], z)
+                        self.trim(z_in, inner[name], z, {})
                 nested[name] = (len(data), buf.tell())
                 data = buf.getvalue()
             out.writestr(info, data)
@@ -67,13 +64,11 @@ class Rules:
 
 def main():
     log, out_dir, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-    keep, classes, drop, jars = [], [], [], []
+    keep, drop, jars = [], [], []
     while args:
         a = args.pop(0)
         if a == "--keep":
             keep.append(args.pop(0))
-        elif a == "--classes":
-            classes.append(args.pop(0))
         elif a == "--drop":
             drop.append(re.compile(args.pop(0)))
         else:
@@ -84,7 +79,7 @@ def main():
             m = LINE.search(line)
             if m:
                 loaded.setdefault(os.path.realpath(m.group(2)), set()).add(m.group(1))
-    rules = Rules(keep, classes, drop)
+    rules = Rules(keep, drop)
     os.makedirs(out_dir, exist_ok=True)
     before = after = 0
     for jar in jars:
@@ -97,7 +92,7 @@ def main():
         dst = os.path.join(out_dir, os.path.basename(jar))
         with zipfile.ZipFile(jar) as src, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
             # inner jars: the classes loaded from temporary copies named after them
-            rules.inner = {}
+            inner = {}
             for name in src.namelist():
                 if name.endswith(".jar"):
                     stem = os.path.basename(name)[:-len(".jar")]
@@ -106,11 +101,11 @@ def main():
                         if os.path.basename(path).startswith(stem) and path != os.path.realpath(jar):
                             found |= names
                     if found:
-                        rules.inner[name] = found
-            nested = rules.trim(src, used, z)
+                        inner[name] = found
+            nested = rules.trim(src, used, z, inner)
         after += os.path.getsize(dst)
-        inner = "".join(f" (inside: {n} {a / 1e6:.1f} -> {b / 1e6:.1f} MB)" for n, (a, b) in nested.items())
-        print(f"  {os.path.basename(jar)}: {size / 1e6:.1f} -> {os.path.getsize(dst) / 1e6:.1f} MB{inner}")
+        inside = "".join(f" (inside: {n} {a / 1e6:.1f} -> {b / 1e6:.1f} MB)" for n, (a, b) in nested.items())
+        print(f"  {os.path.basename(jar)}: {size / 1e6:.1f} -> {os.path.getsize(dst) / 1e6:.1f} MB{inside}")
     print(f"trimmed {len(jars)} jars: {before / 1e6:.1f} -> {after / 1e6:.1f} MB")
 
 

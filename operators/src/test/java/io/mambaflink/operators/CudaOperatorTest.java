@@ -120,7 +120,7 @@ class CudaOperatorTest {
     }
 
     /** Results by (key, event time): every event has one (positions repeat after a reset). */
-    private static Map<String, StreamResult> byStreamPosition(List<StreamResult> results) {
+    private static Map<String, StreamResult> byEvent(List<StreamResult> results) {
         Map<String, StreamResult> m = new HashMap<>();
         for (StreamResult r : results) {
             assertThat(m.put(r.key + "@" + r.ts, r)).as("one result per event").isNull();
@@ -130,7 +130,7 @@ class CudaOperatorTest {
 
     /** Same results, outputs within TOLERANCE; returns the largest relative difference. */
     private static double assertClose(List<StreamResult> actual, List<StreamResult> expected) {
-        Map<String, StreamResult> a = byStreamPosition(actual), x = byStreamPosition(expected);
+        Map<String, StreamResult> a = byEvent(actual), x = byEvent(expected);
         List<String> wrong = new ArrayList<>();
         double worst = 0;
         for (Map.Entry<String, StreamResult> en : x.entrySet()) {

@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.StringJoiner;
 
 /**
  * The anomaly job's settings. They come from a properties file ({@link #KEYS} are its keys) with command-line flags on
@@ -172,18 +173,23 @@ public final class AnomalyJobOptions implements Serializable {
     }
 
     public MatmulPrecision cudaMatmul() {
-        try {
-            return MatmulPrecision.valueOf(cudaMatmulPrecision.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("mamba.cuda.matmul-precision must be FLOAT32 or BF16, found '" + cudaMatmulPrecision + "'");
-        }
+        return constant(MatmulPrecision.class, "mamba.cuda.matmul-precision", cudaMatmulPrecision);
     }
 
     public FingerprintPolicy fingerprint() {
+        return constant(FingerprintPolicy.class, "mamba.state.fingerprint-policy", fingerprintPolicy);
+    }
+
+    /** The enum constant named by {@code value} (any case), or an error naming the key and the allowed values. */
+    private static <E extends Enum<E>> E constant(Class<E> type, String key, String value) {
         try {
-            return FingerprintPolicy.valueOf(fingerprintPolicy.toUpperCase(Locale.ROOT));
+            return Enum.valueOf(type, value.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("mamba.state.fingerprint-policy must be FAIL or RESET, found '" + fingerprintPolicy + "'");
+            StringJoiner allowed = new StringJoiner(" or ");
+            for (E c : type.getEnumConstants()) {
+                allowed.add(c.name());
+            }
+            throw new IllegalArgumentException(key + " must be " + allowed + ", found '" + value + "'");
         }
     }
 
