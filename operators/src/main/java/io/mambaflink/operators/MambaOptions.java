@@ -37,7 +37,9 @@ public final class MambaOptions {
             .defaultValue(4096)
             .withDescription("Stream states kept hot per operator instance (engine slots; on the GPU for the CUDA "
                     + "backend). Least recently used ones are written back to keyed state and evicted. At least "
-                    + "mamba.batch.max-size. Memory: this times the model's state bytes.");
+                    + "mamba.batch.max-size. Memory: this times the model's state bytes, allocated when the task opens; "
+                    + "a pool that does not fit the heap (CPU) or the GPU's free memory (CUDA) fails the job without "
+                    + "restarts.");
 
     public static final ConfigOption<Duration> STATE_TTL = ConfigOptions.key("mamba.state.ttl")
             .durationType()

@@ -6,6 +6,7 @@ import io.mambaflink.kernels.MambaConfig;
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.cuda.CudaSupport;
 import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineCapacityException;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.Engines;
 import io.mambaflink.kernels.engine.StepBatch;
@@ -152,7 +153,11 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         model = config.model().load();
         EngineOptions options = new EngineOptions(config.backend(), config.cacheMaxStates(), config.maxBatchSize(),
                 config.cpuThreads(), EngineOptions.StateMode.RESIDENT, cudaDevice(), config.cudaMatmul());
-        engine = DeviceLostGuard.create(() -> createEngine(model, options));
+        try {
+            engine = DeviceLostGuard.create(() -> createEngine(model, options));
+        } catch (EngineCapacityException e) {
+            throw new CacheCapacityException(config.cacheMaxStates(), config.maxBatchSize(), e);
+        }
         batch = engine.newBatch();
         rowEvents = new Pending[config.maxBatchSize()];
         rowStreams = new CachedStream[config.maxBatchSize()];
@@ -297,8 +302,10 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
 
     @Override
     public void finish() throws Exception {
-        flush();
-        writeBackAll();
+        if (engine != null) { // null: open() failed, nothing was buffered or cached
+            flush();
+            writeBackAll();
+        }
         super.finish();
     }
 

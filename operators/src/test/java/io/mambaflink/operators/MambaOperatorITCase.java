@@ -2,6 +2,7 @@ package io.mambaflink.operators;
 
 import static io.mambaflink.operators.TestStreams.relErr;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.mambaflink.kernels.Fixtures;
@@ -44,6 +45,7 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.util.ExceptionUtils;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -286,5 +288,22 @@ class MambaOperatorITCase {
         List<StreamResult> all = new ArrayList<>(RESULTS.get("before"));
         all.addAll(RESULTS.get("after"));
         assertEqualsReference(dedup(all));
+    }
+
+    @Test
+    void cacheThatCannotFitFailsTheJobWithoutRestarts() {
+        long stateBytes = 4L * Fixtures.model(TestStreams.TELEMETRY).layout().size();
+        int cache = (int) (Runtime.getRuntime().maxMemory() / stateBytes + 1);
+        StreamExecutionEnvironment env = env(1, null);
+        DataStream<StreamEvent> events = env.fromSource(new DataGeneratorSource<>(MambaOperatorITCase::event, EVENTS,
+                RateLimiterStrategy.perSecond(1000), TypeInformation.of(StreamEvent.class)), WatermarkStrategy.noWatermarks(), "events");
+        MambaInference.builder().setModel(TestStreams.fixture(TestStreams.TELEMETRY)).setBackend(Backend.CPU)
+                .setCacheMaxStates(cache).build().apply(events).sinkTo(new CollectSink("too-large"));
+
+        // the restart strategy allows 3 restarts: a recoverable failure would end "Recovery is suppressed by ..."
+        assertThatThrownBy(() -> env.execute("cache too large"))
+                .satisfies(e -> assertThat(ExceptionUtils.findThrowable(e, CacheCapacityException.class)).isPresent())
+                .satisfies(e -> assertThat(ExceptionUtils.findThrowableWithMessage(e, "The failure is not recoverable")).isPresent());
+        assertThat(RESULTS.getOrDefault("too-large", new ConcurrentLinkedQueue<>())).isEmpty();
     }
 }

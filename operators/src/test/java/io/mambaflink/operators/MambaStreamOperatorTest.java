@@ -1,14 +1,5 @@
 package io.mambaflink.operators;
 
-import io.mambaflink.kernels.MambaModel;
-import io.mambaflink.kernels.engine.EngineOptions;
-import io.mambaflink.kernels.engine.ForwardingStepEngine;
-import io.mambaflink.kernels.engine.StepBatch;
-import io.mambaflink.kernels.engine.StepEngine;
-import io.mambaflink.kernels.state.StreamState;
-import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import static io.mambaflink.operators.TestStreams.LM;
 import static io.mambaflink.operators.TestStreams.TELEMETRY;
 import static io.mambaflink.operators.TestStreams.config;
@@ -26,15 +17,24 @@ import io.mambaflink.kernels.Fixtures;
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.RandomModel;
 import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineCapacityException;
+import io.mambaflink.kernels.engine.EngineOptions;
+import io.mambaflink.kernels.engine.ForwardingStepEngine;
+import io.mambaflink.kernels.engine.StepBatch;
+import io.mambaflink.kernels.engine.StepEngine;
 import io.mambaflink.kernels.golden.GoldenFile;
+import io.mambaflink.kernels.state.StreamState;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler;
 import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
@@ -524,6 +524,22 @@ class MambaStreamOperatorTest {
             assertThat(r.position).isEqualTo(3);
             assertThat(r.output).isEqualTo(direct[0][2]);
             assertThat(r.previousOutput).isEqualTo(direct[0][1]);
+        }
+    }
+
+    @Test
+    void cacheLargerThanTheHeapFailsOpenWithTheOptionAndWithoutRestarts() throws Exception {
+        MambaModel model = Fixtures.model(TELEMETRY);
+        long stateBytes = 4L * model.layout().size();
+        int cache = (int) (Runtime.getRuntime().maxMemory() / stateBytes + 1);
+        try (var h = harness(config(fixture(TELEMETRY), 16, hour(), cache))) {
+            assertThatThrownBy(h::open)
+                    .isInstanceOf(CacheCapacityException.class)
+                    .hasMessageStartingWith("mamba.cache.max-states = " + cache + " does not fit: backend cpu: slot pool of "
+                            + cache + " states x " + stateBytes + " bytes")
+                    .hasMessageContaining("Lower mamba.cache.max-states (at least mamba.batch.max-size = 16)")
+                    .hasCauseInstanceOf(EngineCapacityException.class)
+                    .satisfies(e -> assertThat(ExecutionFailureHandler.isUnrecoverableError(e)).isTrue());
         }
     }
 }

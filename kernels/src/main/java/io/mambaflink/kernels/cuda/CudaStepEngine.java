@@ -4,6 +4,7 @@ import io.mambaflink.kernels.Arch;
 import io.mambaflink.kernels.MambaConfig;
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.engine.BatchChecker;
+import io.mambaflink.kernels.engine.EngineCapacityException;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.StepBatch;
 import io.mambaflink.kernels.engine.StepEngine;
@@ -230,8 +231,8 @@ public final class CudaStepEngine implements StepEngine {
         long stateBytes = 4L * stateFloats * stateRows;
         long[] mem = device.memInfo();
         if (stateBytes > mem[0]) {
-            throw new IllegalArgumentException("backend cuda: " + (resident ? "resident slot pool of " + capacity : "host-mode staging of "
-                    + maxBatch) + " states needs " + (stateBytes >> 20) + " MB, device " + device.ordinal() + " has "
+            throw new EngineCapacityException("backend cuda: " + (resident ? "resident slot pool of " : "host-mode staging of ")
+                    + EngineCapacityException.poolSize(resident ? capacity : maxBatch, 4L * stateFloats) + ", device " + device.ordinal() + " has "
                     + (mem[0] >> 20) + " MB free");
         }
         try {

@@ -95,7 +95,7 @@ public final class CpuStepEngine implements StepEngine {
         this.c = model.config();
         this.layout = model.layout();
         this.maxBatch = options.maxBatch();
-        this.slots = new float[options.capacity()][layout.size()];
+        this.slots = allocateSlots(options.capacity(), layout.size());
         this.positions = new long[options.capacity()];
         MambaWeights w = model.weights();
         this.layers = new Layer[c.nLayers()];
@@ -128,6 +128,25 @@ public final class CpuStepEngine implements StepEngine {
         }
         this.pool = new WorkerPool(threads, this::runChunk);
         this.checker = new BatchChecker(slots.length, maxBatch, c.vocabSize());
+    }
+
+    /**
+     * (capacity, stateFloats) slots, or an {@link EngineCapacityException} that gives the pool's size and the heap's
+     * when they cannot be had: at once when the pool alone exceeds the heap's maximum, else when the allocation fails.
+     */
+    static float[][] allocateSlots(int capacity, int stateFloats) {
+        long max = Runtime.getRuntime().maxMemory();
+        String pool = "backend cpu: slot pool of " + EngineCapacityException.poolSize(capacity, 4L * stateFloats);
+        if (4L * stateFloats * capacity > max) {
+            throw new EngineCapacityException(pool + " exceeds the JVM's maximum heap of " + (max >> 20) + " MB");
+        }
+        try {
+            return new float[capacity][stateFloats];
+        } catch (OutOfMemoryError e) {
+            Runtime rt = Runtime.getRuntime();
+            throw new EngineCapacityException(pool + " does not fit the JVM heap (" + ((rt.totalMemory() - rt.freeMemory()) >> 20)
+                    + " MB used of " + (max >> 20) + " MB)", e);
+        }
     }
 
     @Override

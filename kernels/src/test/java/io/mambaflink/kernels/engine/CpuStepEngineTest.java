@@ -11,6 +11,7 @@ import io.mambaflink.kernels.state.StreamState;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
 
@@ -42,6 +43,17 @@ class CpuStepEngineTest {
         } else {
             batch.addFeatures(slot, g.features(), (s * g.t() + t) * g.featureDim());
         }
+    }
+
+    @Test
+    void slotPoolLargerThanTheHeapFailsWithItsSize() {
+        MambaModel model = Fixtures.model("mamba1-telemetry-tiny");
+        long stateBytes = 4L * model.layout().size();
+        int capacity = (int) (Runtime.getRuntime().maxMemory() / stateBytes + 1);
+        assertThatThrownBy(() -> new CpuStepEngine(model, EngineOptions.cpu(capacity, 1, 1)))
+                .isInstanceOf(EngineCapacityException.class)
+                .hasMessageContaining("slot pool of " + capacity + " states x " + stateBytes + " bytes")
+                .hasMessageContaining("exceeds the JVM's maximum heap of " + (Runtime.getRuntime().maxMemory() >> 20) + " MB");
     }
 
     @ParameterizedTest
@@ -158,7 +170,7 @@ class CpuStepEngineTest {
         }
     }
 
-    @org.junit.jupiter.api.Test
+    @Test
     void rejectsTokenOutsideVocabularyAndDuplicateSlots() {
         MambaModel model = Fixtures.model("mamba1-lm-tiny");
         try (StepEngine e = new CpuStepEngine(model, EngineOptions.cpu(2, 2, 1))) {

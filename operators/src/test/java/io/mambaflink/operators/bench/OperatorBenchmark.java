@@ -4,6 +4,7 @@ import io.mambaflink.kernels.Fixtures;
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.RandomModel;
 import io.mambaflink.kernels.StreamIo;
+import io.mambaflink.kernels.engine.Backend;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.Engines;
 import io.mambaflink.kernels.engine.StepBatch;
@@ -53,8 +54,10 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * <pre>
  * mvn -B -o -q -pl operators exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.mambaflink.operators.bench.OperatorBenchmark -Dexec.args="SCENARIO..."
- * SCENARIO = model:keys:eventsPerKey[:cacheStates], model = telemetry | 100kb; "o1" for the position table on the
+ * SCENARIO = model:keys:eventsPerKey[:cacheStates][@engine], model = telemetry | 100kb | m1-768, engine = cpuN (the
+ *     CPU engine with N threads) | cuda (default: the operator's own, auto, one CPU thread); "o1" for the position table on the
  *     engine path; "o1flink:model:keys:eventsPerKey" for positions ~10 against the last 1,000 on the MiniCluster
+ * -Dbench.maxBatch=256 -Dbench.checkpointMs=5000 -Dbench.skipCeiling (no no-op run)
  * </pre>
  *
  * <p>Keys are visited round-robin, so with more keys than the cache holds every event misses the cache: each one pays
@@ -64,9 +67,9 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 public final class OperatorBenchmark {
     static final int FEATURES = 6;
     static final int PARALLELISM = 1;
-    static final int MAX_BATCH = 256;
+    static final int MAX_BATCH = Integer.getInteger("bench.maxBatch", 256);
     static final int CACHE = 4096;
-    static final long CHECKPOINT_MS = 5000;
+    static final long CHECKPOINT_MS = Long.getLong("bench.checkpointMs", 5000);
 
     /** Sink-side latency samples (ns), one per result; the sink runs at parallelism 1. */
     static long[] latencies = new long[0];
@@ -85,7 +88,11 @@ public final class OperatorBenchmark {
             // Mamba-1, dModel 32, 6 layers, dState 64: 6 x (64 x 4 + 64 x 64) floats = 104,448 bytes per stream
             case "100kb" -> () -> RandomModel.create(
                     RandomModel.mamba1Features(32, 6, 64, FEATURES, StreamIo.Output.REGRESSION, FEATURES), 1);
-            default -> throw new IllegalArgumentException("model must be telemetry or 100kb, found " + name);
+            // mamba-130m's backbone (d_model 768, 24 layers, d_state 16) with feature input and a regression head:
+            // 24 x 1536 x (16 + 4) floats = 2,949,120 bytes per stream; one GPU's work, not a CPU's
+            case "m1-768" -> () -> RandomModel.create(
+                    RandomModel.mamba1Features(768, 24, 16, FEATURES, StreamIo.Output.REGRESSION, FEATURES), 1);
+            default -> throw new IllegalArgumentException("model must be telemetry, 100kb or m1-768, found " + name);
         };
     }
 
@@ -168,13 +175,34 @@ public final class OperatorBenchmark {
         }
     }
 
+    /** The engine of a scenario: "@cpuN" (the CPU engine, N threads) or "@cuda"; none: the operator's default. */
+    record EngineChoice(Backend backend, int cpuThreads) {
+        static final EngineChoice DEFAULT = new EngineChoice(null, 1);
+
+        static EngineChoice parse(String s) {
+            if (s.equals("cuda")) {
+                return new EngineChoice(Backend.CUDA, 1);
+            }
+            if (s.matches("cpu[0-9]+")) {
+                return new EngineChoice(Backend.CPU, Integer.parseInt(s.substring(3)));
+            }
+            throw new IllegalArgumentException("engine must be cuda or cpuN (N threads), found " + s);
+        }
+
+        @Override
+        public String toString() {
+            return backend == null ? "default" : backend == Backend.CUDA ? "CUDA" : "CPU " + cpuThreads + " threads";
+        }
+    }
+
     record Run(long events, double seconds, double p50Ms, double p99Ms) {
         double perSecond() {
             return events / seconds;
         }
     }
 
-    static Run runJob(String model, long keys, long eventsPerKey, int cache, boolean ceiling, int stateBytes) throws Exception {
+    static Run runJob(String model, EngineChoice engine, long keys, long eventsPerKey, int cache, boolean ceiling,
+            int stateBytes) throws Exception {
         long n = keys * eventsPerKey;
         latencies = new long[(int) Math.min(n, 20_000_000)];
         arrivals = new long[latencies.length];
@@ -197,7 +225,11 @@ public final class OperatorBenchmark {
             results = events.keyBy(StreamEvent::getKey)
                     .transform("state get+put", TypeInformation.of(StreamResult.class), new StateTouchOperator(stateBytes));
         } else {
-            results = MambaInference.builder()
+            MambaInference.Builder b = MambaInference.builder();
+            if (engine.backend() != null) {
+                b.setBackend(engine.backend()).setCpuThreads(engine.cpuThreads());
+            }
+            results = b
                     .setModel(modelSource(model))
                     .setMaxBatchSize(MAX_BATCH)
                     .setMaxBatchDelay(Duration.ofMillis(10))
@@ -230,8 +262,8 @@ public final class OperatorBenchmark {
         long[] lat = Arrays.copyOf(latencies, (int) Math.min(n, latencies.length));
         Arrays.sort(lat);
         Run run = new Run(n, (lastNs - firstNs) / 1e9, lat[lat.length / 2] / 1e6, lat[(int) (lat.length * 0.99)] / 1e6);
-        System.out.printf(Locale.ROOT, "# %s %s, %,d keys: %,d events in %.1f s = %,.0f events/s, p50 %.1f ms, p99 %.1f ms%n",
-                ceiling ? "no-op get+put" : "mamba", model, keys, n, run.seconds(), run.perSecond(), run.p50Ms(), run.p99Ms());
+        System.out.printf(Locale.ROOT, "# %s %s%s, %,d keys: %,d events in %.1f s = %,.0f events/s, p50 %.1f ms, p99 %.1f ms%n",
+                ceiling ? "no-op get+put" : "mamba", model, ceiling ? "" : " (" + engine + ")", keys, n, run.seconds(), run.perSecond(), run.p50Ms(), run.p99Ms());
         return run;
     }
 
@@ -239,17 +271,19 @@ public final class OperatorBenchmark {
         return StoredState.encodedSize(m.layout(), m.config().outputDim());
     }
 
-    static void throughput(String model, long keys, long eventsPerKey, int cache) throws Exception {
+    static void throughput(String model, EngineChoice engine, long keys, long eventsPerKey, int cache) throws Exception {
         MambaModel m = modelSource(model).load();
         int bytes = storedBytes(m);
-        Run mamba = runJob(model, keys, eventsPerKey, cache, false, bytes);
+        Run mamba = runJob(model, engine, keys, eventsPerKey, cache, false, bytes);
+        String row = String.format(Locale.ROOT, "| %s | %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f |", model, engine,
+                m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms());
         if (System.getProperty("bench.skipCeiling") != null) {
+            System.out.println(row + " – | – | – | – |");
             return;
         }
-        Run ceiling = runJob(model, keys, eventsPerKey, cache, true, bytes);
-        System.out.printf(Locale.ROOT, "| %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f | %.1f | %.1f | %.2f |%n",
-                model, m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(),
-                ceiling.perSecond(), ceiling.p50Ms(), ceiling.p99Ms(), mamba.perSecond() / ceiling.perSecond());
+        Run ceiling = runJob(model, engine, keys, eventsPerKey, cache, true, bytes);
+        System.out.printf(Locale.ROOT, "%s %,.0f | %.1f | %.1f | %.2f |%n", row, ceiling.perSecond(), ceiling.p50Ms(),
+                ceiling.p99Ms(), mamba.perSecond() / ceiling.perSecond());
     }
 
     /**
@@ -305,7 +339,7 @@ public final class OperatorBenchmark {
     static void positionsInFlink(String model, long keys, long eventsPerKey) throws Exception {
         MambaModel m = modelSource(model).load();
         int cache = (int) Math.max(keys, CACHE);
-        runJob(model, keys, eventsPerKey, cache, false, storedBytes(m));
+        runJob(model, EngineChoice.DEFAULT, keys, eventsPerKey, cache, false, storedBytes(m));
         long[][] windows = {{10, 1010}, {eventsPerKey - 1000, eventsPerKey}};
         for (long[] w : windows) {
             int count = 0;
@@ -388,12 +422,15 @@ public final class OperatorBenchmark {
                 continue;
             }
             if (!header) {
-                System.out.println("| model | state/key | keys | cache | events | Mamba events/s | p50 ms | p99 ms "
+                System.out.println("| model | engine | state/key | keys | cache | events | Mamba events/s | p50 ms | p99 ms "
                         + "| no-op get+put events/s | p50 ms | p99 ms | Mamba / no-op |");
-                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
                 header = true;
             }
-            throughput(p[0], Long.parseLong(p[1]), Long.parseLong(p[2]), p.length > 3 ? Integer.parseInt(p[3]) : CACHE);
+            String[] at = s.split("@", 2);
+            p = at[0].split(":");
+            EngineChoice engine = at.length > 1 ? EngineChoice.parse(at[1]) : EngineChoice.DEFAULT;
+            throughput(p[0], engine, Long.parseLong(p[1]), Long.parseLong(p[2]), p.length > 3 ? Integer.parseInt(p[3]) : CACHE);
         }
     }
 }
