@@ -12,7 +12,8 @@
 #   .gpu-op/lib/           the kernels jar with the fatbin, the kernels' test jar (fixtures), the operators jar, and
 #                          Flink, RocksDB and the rest trimmed to the packages a CPU run of CudaOperatorTest loads
 #                          (trim_jars.py): the whole set is ~200 MB, the carry limit 64 MiB
-# `prepare.sh itcase`: the same for MambaOperatorITCase in .gpu-it (run.sh itests); `prepare.sh demo`: the main job.
+# `prepare.sh itcase`: the same for MambaOperatorITCase in .gpu-it (run.sh itests); `prepare.sh opbench`: the same
+# for OperatorBenchmark in .gpu-ob (run.sh opbench); `prepare.sh demo`: the main job.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The trimmed runtime (java.sql for Flink's type extraction, jdk.management and java.rmi for a MiniCluster); its native
@@ -96,10 +97,13 @@ operator_bundle() {
   local simple="$HOME/.m2/repository/org/slf4j/slf4j-simple/2.0.16/slf4j-simple-2.0.16.jar"
   [ -f "$simple" ] || mvn -B -q dependency:get -Dartifact=org.slf4j:slf4j-simple:2.0.16
   cp "$simple" "$full/"
-  # everything on the JVM's own class path (a MiniCluster resolves job classes through it, not the launcher's loader)
-  java -Xlog:class+load=info:file="$log" $option -cp "$dir/test-classes:$(ls "$full"/*.jar | tr "\n" ":")$console" \
-    org.junit.platform.console.ConsoleLauncher execute --select-class "$test" --disable-banner \
-    --details=summary > /tmp/mambaflink-gpu-op-record.log 2>&1 || { tail -30 /tmp/mambaflink-gpu-op-record.log; exit 1; }
+  # everything on the JVM's own class path (a MiniCluster resolves job classes through it, not the launcher's loader);
+  # a benchmark class is recorded by running its main with $RECORD_ARGS, a test class through JUnit
+  local cp="$dir/test-classes:$(ls "$full"/*.jar | tr "\n" ":")$console" run=(org.junit.platform.console.ConsoleLauncher
+    execute --select-class "$test" --disable-banner --details=summary)
+  [[ "$test" == *Benchmark ]] && run=("$test" $RECORD_ARGS)
+  java -Xlog:class+load=info:file="$log" $option -cp "$cp" "${run[@]}" > /tmp/mambaflink-gpu-op-record.log 2>&1 \
+    || { tail -30 /tmp/mambaflink-gpu-op-record.log; exit 1; }
   local keep='mamba-flink-|jcuda|jna-|assertj-'
   python3 kernels/gpu/trim_jars.py "$log" "$dir/lib" "$@" $(ls "$full"/*.jar | grep -v -E "$keep")
   cp $(ls "$full"/*.jar | grep -E "$keep") "$dir/lib/"
@@ -121,6 +125,14 @@ if [ "${1:-}" = itcase ]; then
   # resources is kept whole (a CPU run does not take it).
   operator_bundle .gpu-it io.mambaflink.operators.MambaOperatorITCase "" --keep org.apache.flink.runtime.externalresource \
     --keep org.apache.flink.api.common.externalresource
+  exit 0
+fi
+if [ "${1:-}" = opbench ]; then
+  # OperatorBenchmark (a MiniCluster with RocksDB and checkpoints, the datagen source) for run.sh opbench, recorded on
+  # its two models' CPU paths: ~50 MB, so carried like .gpu-it, [".jre"] and then, at once, [".gpu-ob"].
+  RECORD_ARGS="telemetry:50:4 m1-768:4:2:8@cpu1" operator_bundle .gpu-ob io.mambaflink.operators.bench.OperatorBenchmark \
+    "-Xmx4g -Dbench.maxBatch=8" --keep org.apache.flink.runtime.externalresource --keep org.apache.flink.runtime.throwable \
+    --keep org.apache.flink.runtime.checkpoint --keep org.apache.flink.api.common.externalresource
   exit 0
 fi
 mvn -B -o -q -pl kernels package -DskipTests

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests] [itests] [demo]
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests] [itests] [opbench] [demo]
 #   (default: tests bench hf; profile needs ncu)
 #   optests: the keyed operator on the CUDA engine (CudaOperatorTest), from .gpu-op/ of `prepare.sh operators`,
 #     carried with .jre instead of .gpu;
 #   itests: MambaOperatorITCase (MiniCluster, RocksDB, a restart and a rescale) on the CUDA engine (ITCASE_BACKEND=CPU
 #     for the CPU), from .gpu-it/ of `prepare.sh itcase`, carried in a call right after one that carries .jre (the
 #     machine keeps ignored folders ~30 s);
+#   opbench: OperatorBenchmark's OPBENCH_ARGS scenarios (e.g. m1-768:1024:3000:1024@cuda), from .gpu-ob/ of
+#     `prepare.sh opbench`, carried like .gpu-it;
 #   demo: the main job, `mamba-flink.jar demo`, on the CUDA engine and then the CPU engine (DEMO_BACKENDS,
 #     DEMO_DURATION default 60s, DEMO_ARGS), from .jre-demo/ and .gpu-demo-kafka/ (one call) and .gpu-demo/ (the next)
 #     of `prepare.sh demo`.
@@ -71,6 +73,16 @@ fi
 if [[ " $steps " == *" itests "* ]]; then
   echo "== MambaOperatorITCase on the ${ITCASE_BACKEND:-CUDA} engine (MiniCluster, RocksDB: a restart and a rescale)"
   junit_class .gpu-it io.mambaflink.operators.MambaOperatorITCase itests -Dmambaflink.test.itcase-backend="${ITCASE_BACKEND:-CUDA}"
+fi
+if [[ " $steps " == *" opbench "* ]]; then
+  # OperatorBenchmark's scenarios (OPBENCH_ARGS, e.g. "m1-768:1024:3000:1024@cuda m1-768:256:4:256@cpu16"; OPBENCH_JVM
+  # for -Dbench.* options) from .gpu-ob/ of `prepare.sh opbench`; Flink's completed-checkpoint lines stay in the log
+  echo "== OperatorBenchmark (MiniCluster, RocksDB, checkpoints): ${OPBENCH_ARGS:-}"
+  "$JAVA" -Xmx48g ${OPBENCH_JVM:-} -cp ".gpu-ob/test-classes:$(ls .gpu-ob/lib/*.jar | tr "\n" ":")" \
+    io.mambaflink.operators.bench.OperatorBenchmark ${OPBENCH_ARGS:-} 2>&1 \
+    | grep -v -E "^\s+/tmp/flink-io-" | grep -E "Completed checkpoint|^[^0-9\[]|^\[main\] [^IW]|^\[[^]]*\] (ERROR|Exception)" \
+    | tee "$OUT/opbench.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [[ " $steps " == *" demo "* ]]; then
   for b in ${DEMO_BACKENDS:-cuda cpu}; do

@@ -30,6 +30,7 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.state.rocksdb.RocksDBKeyedStateBackend;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -113,6 +114,16 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
     private transient Histogram batchSize;
     private transient Histogram flushLatencyUs;
     private transient Histogram stepLatencyUs;
+    /**
+     * True on RocksDB, whose value state serializes a value in {@code update}: the write-back then encodes every stream
+     * into {@link #encodeBuffer} (a state can be megabytes; a new array per stream was a humongous allocation and a GC
+     * per few streams). Other backends (heap, changelog) may keep the array, so they get a new one each time.
+     */
+    private transient boolean reuseEncodeBuffer;
+    private transient byte[] encodeBuffer;
+    /** The last checkpoint's write-back (prepareSnapshotPreBarrier): ms in the task thread, and dirty streams written. */
+    private transient volatile long lastWriteBackMs;
+    private transient volatile int lastWriteBackStates;
 
     /** A buffered event with its key and record timestamp. */
     private record Pending(Object key, StreamEvent event, long timestamp, boolean hasTimestamp) {}
@@ -163,6 +174,7 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         rowStreams = new CachedStream[config.maxBatchSize()];
         scratch = new StreamState(model.layout());
         cache = new LruStateCache(config.cacheMaxStates());
+        reuseEncodeBuffer = getKeyedStateBackend() instanceof RocksDBKeyedStateBackend;
         buffer = new ArrayList<>(config.maxBatchSize());
         stored = getPartitionedState(new ValueStateDescriptor<>(STATE_NAME, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
         ttlTimers = getInternalTimerService(TTL_TIMERS, VoidNamespaceSerializer.INSTANCE, this);
@@ -199,6 +211,8 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         stepLatencyUs = g.histogram("stepLatencyUs", new DescriptiveStatisticsHistogram(1000));
         g.gauge("cachedStates", () -> cache.size());
         g.gauge("cachedStateBytes", () -> cache.size() * model.layout().bytes());
+        g.gauge("lastCheckpointWriteBackMs", () -> lastWriteBackMs);
+        g.gauge("lastCheckpointWriteBackStates", () -> lastWriteBackStates);
     }
 
     // ---------------------------------------------------------------- input
@@ -297,14 +311,14 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
     public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
         super.prepareSnapshotPreBarrier(checkpointId);
         flush();
-        writeBackAll();
+        writeBackAll("checkpoint " + checkpointId);
     }
 
     @Override
     public void finish() throws Exception {
         if (engine != null) { // null: open() failed, nothing was buffered or cached
             flush();
-            writeBackAll();
+            writeBackAll("end of input");
         }
         super.finish();
     }
@@ -500,10 +514,13 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         return s;
     }
 
-    /** Writes a dirty stream to keyed state (clearing it when the stream is at its start). Changes the current key. */
-    private void writeBack(CachedStream s) {
+    /**
+     * Writes a dirty stream to keyed state (clearing it when the stream is at its start); true if it was dirty. Changes
+     * the current key.
+     */
+    private boolean writeBack(CachedStream s) {
         if (!s.dirty) {
-            return;
+            return false;
         }
         setCurrentKey(s.key());
         try {
@@ -511,18 +528,32 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
                 stored.clear();
             } else {
                 engine.store(s.slot(), scratch);
-                stored.update(StoredState.encode(scratch, model.fingerprint(), s.lastOutput, s.lastActive));
+                byte[] value = StoredState.encode(scratch, model.fingerprint(), s.lastOutput, s.lastActive, encodeBuffer);
+                if (reuseEncodeBuffer) {
+                    encodeBuffer = value;
+                }
+                stored.update(value);
             }
         } catch (Exception ex) {
             throw new IllegalStateException("writing stream " + s.key() + " to keyed state " + STATE_NAME, ex);
         }
         s.dirty = false;
+        return true;
     }
 
-    private void writeBackAll() {
+    /** Writes every dirty cached stream to keyed state, and logs how many and how long (the task thread waits). */
+    private void writeBackAll(String when) {
+        long t0 = System.nanoTime();
+        int written = 0;
         for (CachedStream s : cache.streams()) {
-            writeBack(s);
+            if (writeBack(s)) {
+                written++;
+            }
         }
+        lastWriteBackMs = (System.nanoTime() - t0) / 1_000_000;
+        lastWriteBackStates = written;
+        LOG.info("{}: {} dirty streams written back to keyed state ({} MB) in {} ms", when, written,
+                written * (long) model.layout().bytes() >> 20, lastWriteBackMs);
     }
 
     @Override

@@ -6,7 +6,6 @@ import io.mambaflink.kernels.state.StateLayout;
 import io.mambaflink.kernels.state.StreamState;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 
 /**
  * The value of a stream in keyed state: the operator's own fields in front of the {@link StateCodec} bytes, which carry
@@ -38,15 +37,24 @@ public final class StoredState {
     }
 
     public static byte[] encode(StreamState state, long fingerprint, float[] lastOutput, long lastActive) {
-        byte[] codec = StateCodec.encode(state, fingerprint);
+        return encode(state, fingerprint, lastOutput, lastActive, null);
+    }
+
+    /**
+     * The encoding, written into {@code reuse} when it has exactly the encoding's length (no allocation), else into a new
+     * array. Only for a consumer that copies the bytes before the next call (RocksDB's value state serializes them in
+     * {@code update}; a heap backend would keep the array).
+     */
+    public static byte[] encode(StreamState state, long fingerprint, float[] lastOutput, long lastActive, byte[] reuse) {
         int o = lastOutput == null ? 0 : lastOutput.length;
-        byte[] out = new byte[HEADER_BYTES + 4 * o + codec.length];
+        int size = HEADER_BYTES + 4 * o + StateCodec.HEADER_BYTES + 4 * state.data().length;
+        byte[] out = reuse != null && reuse.length == size ? reuse : new byte[size];
         ByteBuffer buf = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
         buf.putInt(MAGIC).putShort(VERSION).putLong(lastActive).putInt(o);
         if (o > 0) {
             buf.asFloatBuffer().put(lastOutput);
         }
-        System.arraycopy(codec, 0, out, HEADER_BYTES + 4 * o, codec.length);
+        StateCodec.encode(state, fingerprint, out, HEADER_BYTES + 4 * o);
         return out;
     }
 
@@ -74,7 +82,7 @@ public final class StoredState {
             buf.position(HEADER_BYTES);
             buf.asFloatBuffer().get(lastOutput);
         }
-        StateCodec.decode(Arrays.copyOfRange(stored, HEADER_BYTES + 4 * o, stored.length), expectedFingerprint, dst);
+        StateCodec.decode(stored, HEADER_BYTES + 4 * o, stored.length - HEADER_BYTES - 4 * o, expectedFingerprint, dst);
         return new Decoded(lastOutput, lastActive);
     }
 

@@ -34,6 +34,7 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler;
 import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
@@ -540,6 +541,36 @@ class MambaStreamOperatorTest {
                     .hasMessageContaining("Lower mamba.cache.max-states (at least mamba.batch.max-size = 16)")
                     .hasCauseInstanceOf(EngineCapacityException.class)
                     .satisfies(e -> assertThat(ExecutionFailureHandler.isUnrecoverableError(e)).isTrue());
+        }
+    }
+
+    /**
+     * Evictions and reloads on every flush, on RocksDB (the write-back reuses one encoding buffer: RocksDB copies a
+     * value in update) and on the heap backend (which keeps the array it is given, so each stream gets its own).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"rocksdb", "heap"})
+    void evictedStreamsReloadTheirOwnStateOnEitherBackend(String backend) throws Exception {
+        GoldenFile g = golden(TELEMETRY);
+        float[][][] direct = TestStreams.engineOutputs(Fixtures.model(TELEMETRY), g);
+        List<StreamResult> results;
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new MambaStreamOperator(config(fixture(TELEMETRY), 2, hour(), 2)),
+                MambaInference::keyOf, Types.STRING)) {
+            h.setStateBackend(backend.equals("heap") ? new HashMapStateBackend() : new EmbeddedRocksDBStateBackend(true));
+            h.open();
+            for (StreamEvent e : TestStreams.interleaved(g, 7)) {
+                h.processElement(record(e));
+            }
+            operator(h).finish();
+            results = h.extractOutputValues();
+        }
+        Map<String, List<StreamResult>> perKey = byKey(results);
+        for (int b = 0; b < g.b(); b++) {
+            List<StreamResult> rs = perKey.get(TestStreams.key(b));
+            assertThat(rs).hasSize(g.t());
+            for (int t = 0; t < g.t(); t++) {
+                assertThat(rs.get(t).output).as("%s: key %d position %d", backend, b, t + 1).isEqualTo(direct[b][t]);
+            }
         }
     }
 }

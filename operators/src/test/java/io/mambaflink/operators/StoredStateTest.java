@@ -51,4 +51,25 @@ class StoredStateTest {
         assertThatThrownBy(() -> StoredState.decode(new byte[40], 42, new StreamState(model.layout())))
                 .hasMessageContaining("not a stored stream: magic 00000000");
     }
+
+    @Test
+    void encodesIntoAnArrayOfItsExactLengthAndNoOther() {
+        float[] out = {1, -2, 3.5f, 0, 7, 8};
+        byte[] fresh = StoredState.encode(state(), 42, out, 5);
+        byte[] reuse = new byte[fresh.length];
+        java.util.Arrays.fill(reuse, (byte) 0x5a);
+        assertThat(StoredState.encode(state(), 42, out, 5, reuse)).isSameAs(reuse).isEqualTo(fresh);
+        byte[] shorter = new byte[fresh.length - 4];
+        assertThat(StoredState.encode(state(), 42, null, 5, shorter)).isNotSameAs(shorter)
+                .isEqualTo(StoredState.encode(state(), 42, null, 5));
+    }
+
+    @Test
+    void aTruncatedStateBehindTheHeaderIsRejectedWithItsLength() {
+        byte[] bytes = StoredState.encode(state(), 42, new float[] {1, 2}, 5);
+        byte[] cut = java.util.Arrays.copyOf(bytes, bytes.length - 4);
+        assertThatThrownBy(() -> StoredState.decode(cut, 42, new StreamState(model.layout())))
+                .isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("found " + model.layout().size() + " floats in " + (cut.length - 18 - 8) + " bytes");
+    }
 }

@@ -28,12 +28,17 @@ public final class StateCodec {
     }
 
     public static byte[] encode(StreamState state, long fingerprint) {
+        byte[] out = new byte[HEADER_BYTES + 4 * state.data().length];
+        encode(state, fingerprint, out, 0);
+        return out;
+    }
+
+    /** Writes the encoding into {@code dst} from {@code off}: {@link #HEADER_BYTES} + 4n bytes, no allocation. */
+    public static void encode(StreamState state, long fingerprint, byte[] dst, int off) {
         float[] data = state.data();
-        byte[] out = new byte[HEADER_BYTES + 4 * data.length];
-        ByteBuffer buf = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buf = ByteBuffer.wrap(dst, off, HEADER_BYTES + 4 * data.length).slice().order(ByteOrder.LITTLE_ENDIAN);
         buf.putInt(MAGIC).putShort(VERSION).putLong(fingerprint).putLong(state.position()).putInt(data.length);
         buf.asFloatBuffer().put(data);
-        return out;
     }
 
     /** Reads the fingerprint without decoding the state, or throws if the header is malformed. */
@@ -48,7 +53,12 @@ public final class StateCodec {
      * @throws StateFormatException naming the check that failed, expected and found
      */
     public static void decode(byte[] encoded, long expectedFingerprint, StreamState dst) {
-        ByteBuffer buf = header(encoded);
+        decode(encoded, 0, encoded == null ? 0 : encoded.length, expectedFingerprint, dst);
+    }
+
+    /** {@link #decode(byte[], long, StreamState)} of the {@code length} bytes of {@code encoded} from {@code off}, no copy. */
+    public static void decode(byte[] encoded, int off, int length, long expectedFingerprint, StreamState dst) {
+        ByteBuffer buf = header(encoded, off, length);
         long fingerprint = buf.getLong(6);
         if (fingerprint != expectedFingerprint) {
             throw new StateFormatException(StateFormatException.Reason.FINGERPRINT, String.format(
@@ -57,10 +67,10 @@ public final class StateCodec {
         long position = buf.getLong(14);
         int n = buf.getInt(22);
         float[] data = dst.data();
-        if (n != data.length || encoded.length != HEADER_BYTES + 4L * n) {
+        if (n != data.length || length != HEADER_BYTES + 4L * n) {
             throw new StateFormatException(StateFormatException.Reason.LENGTH, "stream state length: expected "
                     + data.length + " floats (" + (HEADER_BYTES + 4L * data.length) + " bytes), found " + n
-                    + " floats in " + encoded.length + " bytes");
+                    + " floats in " + length + " bytes");
         }
         if (position < 0) {
             throw new StateFormatException(StateFormatException.Reason.LENGTH, "stream state position is negative: " + position);
@@ -71,11 +81,16 @@ public final class StateCodec {
     }
 
     private static ByteBuffer header(byte[] encoded) {
-        if (encoded == null || encoded.length < HEADER_BYTES) {
+        return header(encoded, 0, encoded == null ? 0 : encoded.length);
+    }
+
+    /** The checked header of the {@code length} bytes from {@code off}, as a little-endian buffer indexed from there. */
+    private static ByteBuffer header(byte[] encoded, int off, int length) {
+        if (encoded == null || length < HEADER_BYTES) {
             throw new StateFormatException(StateFormatException.Reason.LENGTH, "stream state is "
-                    + (encoded == null ? "null" : encoded.length + " bytes") + ", shorter than its " + HEADER_BYTES + "-byte header");
+                    + (encoded == null ? "null" : length + " bytes") + ", shorter than its " + HEADER_BYTES + "-byte header");
         }
-        ByteBuffer buf = ByteBuffer.wrap(encoded).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buf = ByteBuffer.wrap(encoded, off, length).slice().order(ByteOrder.LITTLE_ENDIAN);
         int magic = buf.getInt(0);
         if (magic != MAGIC) {
             throw new StateFormatException(StateFormatException.Reason.MAGIC,

@@ -11,6 +11,7 @@ import io.mambaflink.kernels.engine.StepBatch;
 import io.mambaflink.kernels.engine.StepEngine;
 import io.mambaflink.kernels.state.StreamState;
 import io.mambaflink.operators.MambaInference;
+import io.mambaflink.operators.MambaOptions;
 import io.mambaflink.operators.ModelSource;
 import io.mambaflink.operators.StoredState;
 import io.mambaflink.operators.StreamEvent;
@@ -57,7 +58,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * SCENARIO = model:keys:eventsPerKey[:cacheStates][@engine], model = telemetry | 100kb | m1-768, engine = cpuN (the
  *     CPU engine with N threads) | cuda (default: the operator's own, auto, one CPU thread); "o1" for the position table on the
  *     engine path; "o1flink:model:keys:eventsPerKey" for positions ~10 against the last 1,000 on the MiniCluster
- * -Dbench.maxBatch=256 -Dbench.checkpointMs=5000 -Dbench.skipCeiling (no no-op run)
+ * SCENARIO may also be a setting for the scenarios after it: maxBatch=256, checkpointMs=5000, ceiling=true (false: no
+ *     no-op run), flink:KEY=VALUE (a Flink option, e.g. flink:state.backend.rocksdb.writebuffer.size=256mb); -Dbench.maxBatch, -Dbench.checkpointMs, -Dbench.skipCeiling set them for all
  * </pre>
  *
  * <p>Keys are visited round-robin, so with more keys than the cache holds every event misses the cache: each one pays
@@ -67,9 +69,12 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 public final class OperatorBenchmark {
     static final int FEATURES = 6;
     static final int PARALLELISM = 1;
-    static final int MAX_BATCH = Integer.getInteger("bench.maxBatch", 256);
+    static int maxBatch = Integer.getInteger("bench.maxBatch", 256);
     static final int CACHE = 4096;
-    static final long CHECKPOINT_MS = Long.getLong("bench.checkpointMs", 5000);
+    static long checkpointMs = Long.getLong("bench.checkpointMs", 5000);
+    static boolean ceilingRuns = System.getProperty("bench.skipCeiling") == null;
+    /** Flink options for the scenarios after a "flink:key=value" setting, over the benchmark's own. */
+    static final java.util.Map<String, String> FLINK_CONF = new java.util.LinkedHashMap<>();
 
     /** Sink-side latency samples (ns), one per result; the sink runs at parallelism 1. */
     static long[] latencies = new long[0];
@@ -213,9 +218,10 @@ public final class OperatorBenchmark {
         conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
         conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
-        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(CHECKPOINT_MS));
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(checkpointMs));
         conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MemorySize.parse("512m"));
         conf.set(PipelineOptions.GENERIC_TYPES, false);
+        conf.addAll(Configuration.fromMap(FLINK_CONF));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(PARALLELISM, conf);
         DataStream<StreamEvent> events = env.fromSource(new DataGeneratorSource<>(new Events(keys), n,
                         RateLimiterStrategy.noOp(), TypeInformation.of(StreamEvent.class)),
@@ -231,7 +237,7 @@ public final class OperatorBenchmark {
             }
             results = b
                     .setModel(modelSource(model))
-                    .setMaxBatchSize(MAX_BATCH)
+                    .setMaxBatchSize(maxBatch)
                     .setMaxBatchDelay(Duration.ofMillis(10))
                     .setCacheMaxStates(cache)
                     .build()
@@ -275,15 +281,51 @@ public final class OperatorBenchmark {
         MambaModel m = modelSource(model).load();
         int bytes = storedBytes(m);
         Run mamba = runJob(model, engine, keys, eventsPerKey, cache, false, bytes);
-        String row = String.format(Locale.ROOT, "| %s | %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f |", model, engine,
-                m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms());
-        if (System.getProperty("bench.skipCeiling") != null) {
+        double alone = engineAlone(m, engine);
+        String row = String.format(Locale.ROOT, "| %s | %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f (%.2f) |", model,
+                engine, m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(), alone,
+                mamba.perSecond() / alone);
+        if (!ceilingRuns) {
             System.out.println(row + " – | – | – | – |");
             return;
         }
         Run ceiling = runJob(model, engine, keys, eventsPerKey, cache, true, bytes);
         System.out.printf(Locale.ROOT, "%s %,.0f | %.1f | %.1f | %.2f |%n", row, ceiling.perSecond(), ceiling.p50Ms(),
                 ceiling.p99Ms(), mamba.perSecond() / ceiling.perSecond());
+    }
+
+    /**
+     * Stream-steps per second of the engine alone (same model, engine and JVM, after the job): every one of
+     * {@link #maxBatch} slots stepped once per step, warmed up, timed over at least 5 steps and 2 s.
+     */
+    static double engineAlone(MambaModel m, EngineChoice engine) {
+        Backend backend = engine.backend() == null ? Backend.parse(MambaOptions.BACKEND.defaultValue()) : engine.backend();
+        try (StepEngine e = Engines.create(m, new EngineOptions(backend, maxBatch, maxBatch, engine.cpuThreads(),
+                EngineOptions.StateMode.RESIDENT, 0))) {
+            StepBatch b = e.newBatch();
+            float[] f = new float[FEATURES];
+            for (int slot = 0; slot < maxBatch; slot++) {
+                e.reset(slot);
+            }
+            long steps = 0;
+            long t0 = 0;
+            for (int i = 0; ; i++) {
+                if (i == 3) {
+                    t0 = System.nanoTime();
+                }
+                b.clear();
+                for (int slot = 0; slot < maxBatch; slot++) {
+                    for (int j = 0; j < FEATURES; j++) {
+                        f[j] = (float) Math.sin(0.1 * i + j + slot);
+                    }
+                    b.addFeatures(slot, f, 0);
+                }
+                e.step(b);
+                if (i >= 3 && ++steps >= 5 && System.nanoTime() - t0 > 2_000_000_000L) {
+                    return steps * maxBatch / ((System.nanoTime() - t0) / 1e9);
+                }
+            }
+        }
     }
 
     /**
@@ -403,7 +445,7 @@ public final class OperatorBenchmark {
             scenarios = List.of("o1", "telemetry:10000:20", "100kb:10000:5", "telemetry:1000000:2");
         }
         System.out.printf("parallelism %d, max batch %d, default cache %d states, checkpoints every %d ms (incremental "
-                + "RocksDB), %d cores%n", PARALLELISM, MAX_BATCH, CACHE, CHECKPOINT_MS, Runtime.getRuntime().availableProcessors());
+                + "RocksDB), %d cores%n", PARALLELISM, maxBatch, CACHE, checkpointMs, Runtime.getRuntime().availableProcessors());
         boolean header = false;
         for (String s : scenarios) {
             if (s.equals("o1")) {
@@ -412,6 +454,24 @@ public final class OperatorBenchmark {
                 System.out.println("| --- | --- | --- | --- | --- | --- |");
                 positions("telemetry");
                 positions("100kb");
+                continue;
+            }
+            if (s.startsWith("flink:")) {
+                String[] kv = s.substring(6).split("=", 2);
+                FLINK_CONF.put(kv[0], kv[1]);
+                System.out.printf("# %s (Flink configuration %s)%n", s, FLINK_CONF);
+                continue;
+            }
+            if (s.contains("=")) {
+                String[] kv = s.split("=", 2);
+                switch (kv[0]) {
+                    case "maxBatch" -> maxBatch = Integer.parseInt(kv[1]);
+                    case "checkpointMs" -> checkpointMs = Long.parseLong(kv[1]);
+                    case "ceiling" -> ceilingRuns = Boolean.parseBoolean(kv[1]);
+                    default -> throw new IllegalArgumentException("setting must be maxBatch, checkpointMs or ceiling: " + s);
+                }
+                System.out.printf("# %s (max batch %d, checkpoints every %d ms, no-op runs %b)%n", s, maxBatch, checkpointMs,
+                        ceilingRuns);
                 continue;
             }
             String[] p = s.split(":");
@@ -423,8 +483,9 @@ public final class OperatorBenchmark {
             }
             if (!header) {
                 System.out.println("| model | engine | state/key | keys | cache | events | Mamba events/s | p50 ms | p99 ms "
-                        + "| no-op get+put events/s | p50 ms | p99 ms | Mamba / no-op |");
-                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+                        + "| engine alone, stream-steps/s (Mamba / alone) | no-op get+put events/s | p50 ms | p99 ms "
+                        + "| Mamba / no-op |");
+                System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
                 header = true;
             }
             String[] at = s.split("@", 2);
