@@ -80,7 +80,7 @@ if [[ " $steps " == *" opbench "* ]]; then
   echo "== OperatorBenchmark (MiniCluster, RocksDB, checkpoints): ${OPBENCH_ARGS:-}"
   "$JAVA" -Xmx48g ${OPBENCH_JVM:-} -cp ".gpu-ob/test-classes:$(ls .gpu-ob/lib/*.jar | tr "\n" ":")" \
     io.mambaflink.operators.bench.OperatorBenchmark ${OPBENCH_ARGS:-} 2>&1 \
-    | grep -v -E "^\s+/tmp/flink-io-" | grep -E "Completed checkpoint|^[^0-9\[]|^\[main\] [^IW]|^\[[^]]*\] (ERROR|Exception)" \
+    | grep -v -E "^\s+/tmp/flink-io-" | grep -E "Completed checkpoint|written back|^[^0-9\[]|^\[main\] [^IW]|^\[[^]]*\] (ERROR|Exception)" \
     | tee "$OUT/opbench.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi

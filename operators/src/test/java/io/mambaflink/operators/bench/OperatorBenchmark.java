@@ -431,12 +431,31 @@ public final class OperatorBenchmark {
         throw new AssertionError();
     }
 
+    /** Deletes a checkpoint folder; files Flink's own cleanup removes meanwhile are skipped. */
     private static void deleteTree(Path dir) throws java.io.IOException {
-        try (var files = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) files.sorted(java.util.Comparator.reverseOrder())::iterator) {
-                Files.deleteIfExists(p);
+        Files.walkFileTree(dir, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs)
+                    throws java.io.IOException {
+                Files.deleteIfExists(file);
+                return java.nio.file.FileVisitResult.CONTINUE;
             }
-        }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, java.io.IOException e) {
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult postVisitDirectory(Path d, java.io.IOException e) {
+                try {
+                    Files.deleteIfExists(d);
+                } catch (java.io.IOException notEmpty) {
+                    // Flink wrote into it meanwhile: left to the temp folder's owner
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
     }
 
     public static void main(String[] args) throws Exception {
