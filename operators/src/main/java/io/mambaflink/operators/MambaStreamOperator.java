@@ -30,9 +30,9 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
-import org.apache.flink.state.rocksdb.RocksDBKeyedStateBackend;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.state.rocksdb.RocksDBKeyedStateBackend;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
@@ -116,8 +116,9 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
     private transient Histogram stepLatencyUs;
     /**
      * True on RocksDB, whose value state serializes a value in {@code update}: the write-back then encodes every stream
-     * into {@link #encodeBuffer} (a state can be megabytes; a new array per stream was a humongous allocation and a GC
-     * per few streams). Other backends (heap, changelog) may keep the array, so they get a new one each time.
+     * into {@link #encodeBuffer}, one multi-megabyte allocation fewer per stream (a humongous one in G1 with small
+     * regions; RocksDB's own put is the larger cost, see the README). Other backends (heap, changelog) may keep the
+     * array, so they get a new one each time.
      */
     private transient boolean reuseEncodeBuffer;
     private transient byte[] encodeBuffer;
