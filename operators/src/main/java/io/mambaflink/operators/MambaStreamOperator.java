@@ -168,7 +168,7 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
         try {
             engine = DeviceLostGuard.create(() -> createEngine(model, options));
         } catch (EngineCapacityException e) {
-            throw new CacheCapacityException(config.cacheMaxStates(), config.maxBatchSize(), e);
+            throw CacheCapacityException.of(config.cacheMaxStates(), config.maxBatchSize(), e);
         }
         batch = engine.newBatch();
         rowEvents = new Pending[config.maxBatchSize()];

@@ -232,8 +232,8 @@ public final class CudaStepEngine implements StepEngine {
         long[] mem = device.memInfo();
         if (stateBytes > mem[0]) {
             throw new EngineCapacityException("backend cuda: " + (resident ? "resident slot pool of " : "host-mode staging of ")
-                    + EngineCapacityException.poolSize(resident ? capacity : maxBatch, 4L * stateFloats) + ", device " + device.ordinal() + " has "
-                    + (mem[0] >> 20) + " MB free");
+                    + EngineCapacityException.poolSize(resident ? capacity : maxBatch, 4L * stateFloats) + ", device "
+                    + device.ordinal() + " has " + (mem[0] >> 20) + " MB free of " + (mem[1] >> 20) + " MB", stateBytes > mem[1]);
         }
         try {
             JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);

@@ -138,14 +138,14 @@ public final class CpuStepEngine implements StepEngine {
         long max = Runtime.getRuntime().maxMemory();
         String pool = "backend cpu: slot pool of " + EngineCapacityException.poolSize(capacity, 4L * stateFloats);
         if (4L * stateFloats * capacity > max) {
-            throw new EngineCapacityException(pool + " exceeds the JVM's maximum heap of " + (max >> 20) + " MB");
+            throw new EngineCapacityException(pool + " exceeds the JVM's maximum heap of " + (max >> 20) + " MB", true);
         }
         try {
             return new float[capacity][stateFloats];
         } catch (OutOfMemoryError e) {
             Runtime rt = Runtime.getRuntime();
             throw new EngineCapacityException(pool + " does not fit the JVM heap (" + ((rt.totalMemory() - rt.freeMemory()) >> 20)
-                    + " MB used of " + (max >> 20) + " MB)", e);
+                    + " MB used of " + (max >> 20) + " MB)", false, e);
         }
     }
 

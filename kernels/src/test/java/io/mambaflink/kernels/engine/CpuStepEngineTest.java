@@ -53,7 +53,8 @@ class CpuStepEngineTest {
         assertThatThrownBy(() -> new CpuStepEngine(model, EngineOptions.cpu(capacity, 1, 1)))
                 .isInstanceOf(EngineCapacityException.class)
                 .hasMessageContaining("slot pool of " + capacity + " states x " + stateBytes + " bytes")
-                .hasMessageContaining("exceeds the JVM's maximum heap of " + (Runtime.getRuntime().maxMemory() >> 20) + " MB");
+                .hasMessageContaining("exceeds the JVM's maximum heap of " + (Runtime.getRuntime().maxMemory() >> 20) + " MB")
+                .satisfies(e -> assertThat(((EngineCapacityException) e).permanent()).isTrue());
     }
 
     @ParameterizedTest
