@@ -2,10 +2,12 @@ package io.mambaflink.kernels.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.RandomModel;
 import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.kernels.engine.EngineCapacityException;
 import io.mambaflink.kernels.engine.EngineOptions;
 import io.mambaflink.kernels.engine.Engines;
 import io.mambaflink.kernels.engine.StepEngine;
@@ -45,5 +47,17 @@ class CudaBackendChoiceTest {
         }
         EngineOptions o = new EngineOptions(Backend.CUDA, 2, 2, 1, EngineOptions.StateMode.RESIDENT, 99);
         assertThatThrownBy(() -> Engines.create(model, o)).hasMessageContaining("CUDA device 99 does not exist");
+    }
+
+    @Test
+    void slotPoolLargerThanTheDeviceFailsWithItsSizeAndIsPermanent() {
+        assumeTrue(CudaSupport.available(), CudaSupport::unavailableReason);
+        // 32 x 16,384 floats = 2 MB of state a stream, 50,000 streams = 100 GB: more than any device this runs on
+        MambaModel big = RandomModel.create(RandomModel.mamba1Lm(16, 1, 16384, 10), 1);
+        EngineOptions o = new EngineOptions(Backend.CUDA, 50_000, 2, 1, EngineOptions.StateMode.RESIDENT, 0);
+        assertThatThrownBy(() -> Engines.create(big, o)).isInstanceOf(EngineCapacityException.class)
+                .hasMessageStartingWith("backend cuda: resident slot pool of 50000 states x " + 4L * big.layout().size() + " bytes")
+                .hasMessageContaining("MB free of ")
+                .satisfies(e -> assertThat(((EngineCapacityException) e).permanent()).isTrue());
     }
 }
