@@ -59,7 +59,9 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  *     CPU engine with N threads) | cuda (default: the operator's own, auto, one CPU thread); "o1" for the position table on the
  *     engine path; "o1flink:model:keys:eventsPerKey" for positions ~10 against the last 1,000 on the MiniCluster
  * SCENARIO may also be a setting for the scenarios after it: maxBatch=256, checkpointMs=5000, ceiling=true (false: no
- *     no-op run), flink:KEY=VALUE (a Flink option, e.g. flink:state.backend.rocksdb.writebuffer.size=256mb); -Dbench.maxBatch, -Dbench.checkpointMs, -Dbench.skipCeiling set them for all
+ *     no-op run), parallelism=1 (the operator's subtasks), flink:KEY=VALUE (a Flink option, e.g.
+ *     flink:state.backend.rocksdb.writebuffer.size=256mb); -Dbench.maxBatch, -Dbench.checkpointMs, -Dbench.skipCeiling
+ *     set them for all
  * </pre>
  *
  * <p>Keys are visited round-robin, so with more keys than the cache holds every event misses the cache: each one pays
@@ -68,7 +70,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  */
 public final class OperatorBenchmark {
     static final int FEATURES = 6;
-    static final int PARALLELISM = 1;
+    /** Subtasks of the Mamba operator (the source and the sink stay at 1); all share one GPU under CUDA. */
+    static int parallelism = 1;
     static int maxBatch = Integer.getInteger("bench.maxBatch", 256);
     static final int CACHE = 4096;
     static long checkpointMs = Long.getLong("bench.checkpointMs", 5000);
@@ -222,7 +225,7 @@ public final class OperatorBenchmark {
         conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MemorySize.parse("512m"));
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         conf.addAll(Configuration.fromMap(FLINK_CONF));
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(PARALLELISM, conf);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
         DataStream<StreamEvent> events = env.fromSource(new DataGeneratorSource<>(new Events(keys), n,
                         RateLimiterStrategy.noOp(), TypeInformation.of(StreamEvent.class)),
                 WatermarkStrategy.noWatermarks(), "events").setParallelism(1);
@@ -283,7 +286,7 @@ public final class OperatorBenchmark {
         Run mamba = runJob(model, engine, keys, eventsPerKey, cache, false, bytes);
         double alone = engineAlone(m, engine);
         String row = String.format(Locale.ROOT, "| %s | %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f (%.2f) |", model,
-                engine, m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(), alone,
+                engine + (parallelism > 1 ? ", " + parallelism + " subtasks" : ""), m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(), alone,
                 mamba.perSecond() / alone);
         if (!ceilingRuns) {
             System.out.println(row + " – | – | – | – |");
@@ -464,7 +467,7 @@ public final class OperatorBenchmark {
             scenarios = List.of("o1", "telemetry:10000:20", "100kb:10000:5", "telemetry:1000000:2");
         }
         System.out.printf("parallelism %d, max batch %d, default cache %d states, checkpoints every %d ms (incremental "
-                + "RocksDB), %d cores%n", PARALLELISM, maxBatch, CACHE, checkpointMs, Runtime.getRuntime().availableProcessors());
+                + "RocksDB), %d cores%n", parallelism, maxBatch, CACHE, checkpointMs, Runtime.getRuntime().availableProcessors());
         boolean header = false;
         for (String s : scenarios) {
             if (s.equals("o1")) {
@@ -487,10 +490,12 @@ public final class OperatorBenchmark {
                     case "maxBatch" -> maxBatch = Integer.parseInt(kv[1]);
                     case "checkpointMs" -> checkpointMs = Long.parseLong(kv[1]);
                     case "ceiling" -> ceilingRuns = Boolean.parseBoolean(kv[1]);
-                    default -> throw new IllegalArgumentException("setting must be maxBatch, checkpointMs or ceiling: " + s);
+                    case "parallelism" -> parallelism = Integer.parseInt(kv[1]);
+                    default -> throw new IllegalArgumentException(
+                            "setting must be maxBatch, checkpointMs, ceiling or parallelism: " + s);
                 }
-                System.out.printf("# %s (max batch %d, checkpoints every %d ms, no-op runs %b)%n", s, maxBatch, checkpointMs,
-                        ceilingRuns);
+                System.out.printf("# %s (max batch %d, checkpoints every %d ms, no-op runs %b, parallelism %d)%n", s, maxBatch,
+                        checkpointMs, ceilingRuns, parallelism);
                 continue;
             }
             String[] p = s.split(":");
