@@ -3,18 +3,16 @@ package io.mambaflink.jobs;
 import io.mambaflink.kernels.MambaModel;
 import io.mambaflink.kernels.checkpoint.CheckpointException;
 import io.mambaflink.kernels.engine.Backend;
+import io.mambaflink.operators.LocalCheckpoints;
 import io.mambaflink.operators.MambaInference;
 import io.mambaflink.operators.StreamEvent;
 import io.mambaflink.operators.StreamResult;
 import java.io.BufferedWriter;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
@@ -137,7 +135,9 @@ public final class ReplayCommand implements Callable<Integer> {
             System.err.println("replay: the job failed: " + rootMessage(e));
             return 1;
         } finally {
-            deleteTree(checkpoints);
+            if (!LocalCheckpoints.delete(checkpoints)) {
+                System.err.println("replay: could not delete all of " + checkpoints);
+            }
         }
         System.out.printf("replay: model %s (fingerprint %s): %d results to %s, %d rejected to %s%n", model,
                 m.fingerprintHex(), results, output, rejected, rejectedFile);
@@ -162,13 +162,5 @@ public final class ReplayCommand implements Callable<Integer> {
             t = t.getCause();
         }
         return t.getClass().getSimpleName() + ": " + t.getMessage();
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> files = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) files.sorted(Comparator.reverseOrder())::iterator) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

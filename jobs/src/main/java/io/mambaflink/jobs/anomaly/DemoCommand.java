@@ -1,5 +1,6 @@
 package io.mambaflink.jobs.anomaly;
 
+import io.mambaflink.operators.LocalCheckpoints;
 import io.mambaflink.operators.anomaly.DetectionStats;
 import io.mambaflink.operators.anomaly.SyntheticTelemetry;
 import io.mambaflink.schemas.AnomalyScore;
@@ -16,7 +17,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
@@ -25,7 +25,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
@@ -292,7 +291,9 @@ public final class DemoCommand implements Callable<Integer> {
                 }
             }
             // Before stopping Kafka: on Ctrl-C the JVM may not wait for all of a slow shutdown.
-            deleteRecursively(tmp);
+            if (!LocalCheckpoints.delete(tmp)) {
+                System.err.println("demo: could not delete all of " + tmp);
+            }
             if (kafka != null) {
                 try {
                     kafka.close();
@@ -513,14 +514,6 @@ public final class DemoCommand implements Callable<Integer> {
             }
         }
         return -1;
-    }
-
-    private static void deleteRecursively(Path dir) {
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        } catch (IOException e) {
-            System.err.println("demo: could not delete " + dir + ": " + e.getMessage());
-        }
     }
 
     /** Latency samples: all of them for the summary (at most {@link #MAX} kept), the recent ones for the live line. */

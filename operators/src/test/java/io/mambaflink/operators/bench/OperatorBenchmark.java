@@ -10,6 +10,7 @@ import io.mambaflink.kernels.engine.Engines;
 import io.mambaflink.kernels.engine.StepBatch;
 import io.mambaflink.kernels.engine.StepEngine;
 import io.mambaflink.kernels.state.StreamState;
+import io.mambaflink.operators.LocalCheckpoints;
 import io.mambaflink.operators.MambaInference;
 import io.mambaflink.operators.MambaOptions;
 import io.mambaflink.operators.ModelSource;
@@ -263,7 +264,7 @@ public final class OperatorBenchmark {
         progress.start();
         env.execute((ceiling ? "ceiling " : "mamba ") + model + " " + keys);
         progress.interrupt();
-        deleteTree(checkpoints);
+        LocalCheckpoints.delete(checkpoints);
         int got = COUNT.get();
         if (got != n) {
             throw new IllegalStateException("expected " + n + " results, got " + got);
@@ -432,33 +433,6 @@ public final class OperatorBenchmark {
             }
         }
         throw new AssertionError();
-    }
-
-    /** Deletes a checkpoint folder; files Flink's own cleanup removes meanwhile are skipped. */
-    private static void deleteTree(Path dir) throws java.io.IOException {
-        Files.walkFileTree(dir, new java.nio.file.SimpleFileVisitor<>() {
-            @Override
-            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs)
-                    throws java.io.IOException {
-                Files.deleteIfExists(file);
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public java.nio.file.FileVisitResult visitFileFailed(Path file, java.io.IOException e) {
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public java.nio.file.FileVisitResult postVisitDirectory(Path d, java.io.IOException e) {
-                try {
-                    Files.deleteIfExists(d);
-                } catch (java.io.IOException notEmpty) {
-                    // Flink wrote into it meanwhile: left to the temp folder's owner
-                }
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
-        });
     }
 
     public static void main(String[] args) throws Exception {
