@@ -10,8 +10,8 @@ import org.apache.flink.runtime.throwable.ThrowableType;
  * No attempt with these settings can succeed, so the job fails at once with this message instead of restarting until
  * its restart strategy gives up ({@link ThrowableType#NonRecoverableError}, as Flink's own
  * {@code SuppressRestartsException}). A cache that only exceeds the memory free at the moment fails the task with the
- * same figures (an {@link IllegalStateException} from {@link #of}), and Flink restarts it as usual: a previous attempt's engine may still hold
- * that memory.
+ * same figures (an {@link IllegalStateException} from {@link #of}), and Flink restarts it as usual: a previous
+ * attempt's engine may still hold that memory.
  */
 @ThrowableAnnotation(ThrowableType.NonRecoverableError)
 public final class CacheCapacityException extends RuntimeException {

@@ -22,8 +22,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.state.ValueState;
@@ -57,8 +59,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * mvn -B -o -q -pl operators exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.mambaflink.operators.bench.OperatorBenchmark -Dexec.args="SCENARIO..."
  * SCENARIO = model:keys:eventsPerKey[:cacheStates][@engine], model = telemetry | 100kb | m1-768, engine = cpuN (the
- *     CPU engine with N threads) | cuda (default: the operator's own, auto, one CPU thread); "o1" for the position table on the
- *     engine path; "o1flink:model:keys:eventsPerKey" for positions ~10 against the last 1,000 on the MiniCluster
+ *     CPU engine with N threads) | cuda (default: the operator's own, auto, one CPU thread); "o1" for the position
+ *     table on the engine path; "o1flink:model:keys:eventsPerKey" for positions ~10 against the last 1,000 on the MiniCluster
  * SCENARIO may also be a setting for the scenarios after it: maxBatch=256, checkpointMs=5000, ceiling=true (false: no
  *     no-op run), parallelism=1 (the operator's subtasks), flink:KEY=VALUE (a Flink option, e.g.
  *     flink:state.backend.rocksdb.writebuffer.size=256mb); -Dbench.maxBatch, -Dbench.checkpointMs, -Dbench.skipCeiling
@@ -78,7 +80,7 @@ public final class OperatorBenchmark {
     static long checkpointMs = Long.getLong("bench.checkpointMs", 5000);
     static boolean ceilingRuns = System.getProperty("bench.skipCeiling") == null;
     /** Flink options for the scenarios after a "flink:key=value" setting, over the benchmark's own. */
-    static final java.util.Map<String, String> FLINK_CONF = new java.util.LinkedHashMap<>();
+    static final Map<String, String> FLINK_CONF = new LinkedHashMap<>();
 
     /** Sink-side latency samples (ns), one per result; the sink runs at parallelism 1. */
     static long[] latencies = new long[0];
@@ -273,7 +275,8 @@ public final class OperatorBenchmark {
         Arrays.sort(lat);
         Run run = new Run(n, (lastNs - firstNs) / 1e9, lat[lat.length / 2] / 1e6, lat[(int) (lat.length * 0.99)] / 1e6);
         System.out.printf(Locale.ROOT, "# %s %s%s, %,d keys: %,d events in %.1f s = %,.0f events/s, p50 %.1f ms, p99 %.1f ms%n",
-                ceiling ? "no-op get+put" : "mamba", model, ceiling ? "" : " (" + engine + ")", keys, n, run.seconds(), run.perSecond(), run.p50Ms(), run.p99Ms());
+                ceiling ? "no-op get+put" : "mamba", model, ceiling ? "" : " (" + engine + ")", keys, n, run.seconds(),
+                run.perSecond(), run.p50Ms(), run.p99Ms());
         return run;
     }
 
@@ -286,9 +289,10 @@ public final class OperatorBenchmark {
         int bytes = storedBytes(m);
         Run mamba = runJob(model, engine, keys, eventsPerKey, cache, false, bytes);
         double alone = engineAlone(m, engine);
-        String row = String.format(Locale.ROOT, "| %s | %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f (%.2f) |", model,
-                engine + (parallelism > 1 ? ", " + parallelism + " subtasks" : ""), m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(), mamba.p99Ms(), alone,
-                mamba.perSecond() / alone);
+        String engineLabel = engine + (parallelism > 1 ? ", " + parallelism + " subtasks" : "");
+        String row = String.format(Locale.ROOT, "| %s | %s | %,d B | %,d | %,d | %,d | %,.0f | %.1f | %.1f | %,.0f (%.2f) |",
+                model, engineLabel, m.layout().bytes(), keys, cache, mamba.events(), mamba.perSecond(), mamba.p50Ms(),
+                mamba.p99Ms(), alone, mamba.perSecond() / alone);
         if (!ceilingRuns) {
             System.out.println(row + " – | – | – | – |");
             return;
