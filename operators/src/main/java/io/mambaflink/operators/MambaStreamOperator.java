@@ -122,7 +122,10 @@ public class MambaStreamOperator extends AbstractStreamOperator<StreamResult>
      */
     private transient boolean reuseEncodeBuffer;
     private transient byte[] encodeBuffer;
-    /** The last checkpoint's write-back (prepareSnapshotPreBarrier): ms in the task thread, and dirty streams written. */
+    /**
+     * The last write-back of all dirty streams (before a checkpoint's barrier, or at end of input): ms in the task
+     * thread, and streams written. Gauges lastCheckpointWriteBackMs / lastCheckpointWriteBackStates.
+     */
     private transient volatile long lastWriteBackMs;
     private transient volatile int lastWriteBackStates;
 

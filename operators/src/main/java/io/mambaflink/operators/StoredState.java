@@ -47,7 +47,7 @@ public final class StoredState {
      */
     public static byte[] encode(StreamState state, long fingerprint, float[] lastOutput, long lastActive, byte[] reuse) {
         int o = lastOutput == null ? 0 : lastOutput.length;
-        int size = HEADER_BYTES + 4 * o + StateCodec.HEADER_BYTES + 4 * state.data().length;
+        int size = HEADER_BYTES + 4 * o + StateCodec.encodedSize(state);
         byte[] out = reuse != null && reuse.length == size ? reuse : new byte[size];
         ByteBuffer buf = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
         buf.putInt(MAGIC).putShort(VERSION).putLong(lastActive).putInt(o);

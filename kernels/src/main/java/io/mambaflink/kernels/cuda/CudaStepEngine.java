@@ -232,7 +232,7 @@ public final class CudaStepEngine implements StepEngine {
         long[] mem = device.memInfo();
         if (stateBytes > mem[0]) {
             throw new EngineCapacityException("backend cuda: " + (resident ? "resident slot pool of " : "host-mode staging of ")
-                    + EngineCapacityException.poolSize(resident ? capacity : maxBatch, 4L * stateFloats) + ", device "
+                    + EngineCapacityException.poolSize(stateRows, 4L * stateFloats) + ", device "
                     + device.ordinal() + " has " + (mem[0] >> 20) + " MB free of " + (mem[1] >> 20) + " MB", stateBytes > mem[1]);
         }
         try {

@@ -26,7 +26,7 @@ public class EngineCapacityException extends IllegalArgumentException {
     }
 
     /** "N states x B bytes = M MB": the figures every capacity message gives. */
-    public static String poolSize(int states, long stateBytes) {
+    public static String poolSize(long states, long stateBytes) {
         return states + " states x " + stateBytes + " bytes = " + (states * stateBytes >> 20) + " MB";
     }
 }

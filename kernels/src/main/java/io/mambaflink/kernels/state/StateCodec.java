@@ -27,8 +27,12 @@ public final class StateCodec {
         return HEADER_BYTES + 4 * layout.size();
     }
 
+    public static int encodedSize(StreamState state) {
+        return HEADER_BYTES + 4 * state.data().length;
+    }
+
     public static byte[] encode(StreamState state, long fingerprint) {
-        byte[] out = new byte[HEADER_BYTES + 4 * state.data().length];
+        byte[] out = new byte[encodedSize(state)];
         encode(state, fingerprint, out, 0);
         return out;
     }
@@ -36,7 +40,7 @@ public final class StateCodec {
     /** Writes the encoding into {@code dst} from {@code off}: {@link #HEADER_BYTES} + 4n bytes, no allocation. */
     public static void encode(StreamState state, long fingerprint, byte[] dst, int off) {
         float[] data = state.data();
-        ByteBuffer buf = ByteBuffer.wrap(dst, off, HEADER_BYTES + 4 * data.length).slice().order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buf = ByteBuffer.wrap(dst, off, encodedSize(state)).slice().order(ByteOrder.LITTLE_ENDIAN);
         buf.putInt(MAGIC).putShort(VERSION).putLong(fingerprint).putLong(state.position()).putInt(data.length);
         buf.asFloatBuffer().put(data);
     }
