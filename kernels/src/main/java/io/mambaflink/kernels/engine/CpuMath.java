@@ -1,11 +1,11 @@
 package io.mambaflink.kernels.engine;
 
-/** Float kernels of the CPU engine: written so that C2 vectorizes the inner loops (axpy form, no reductions). */
+/** Float kernels of the CPU engine, written so that C2 vectorizes their inner loops (no reductions). */
 final class CpuMath {
     private CpuMath() {}
 
-    /** Input rows per block of a transposed matmul, so the block of W^T stays in L2 while every batch row uses it. */
-    private static final int BLOCK_BYTES = 192 * 1024;
+    /** Batch rows a matmul advances together, so each W^T element loaded serves this many rows. */
+    static final int ROW_GROUP = 4;
 
     /** (out, in) row-major to (in, out) row-major. */
     static float[] transpose(float[] w, int out, int in) {
@@ -18,44 +18,125 @@ final class CpuMath {
         return t;
     }
 
+    /** The accumulator rows {@link #matmulT} needs: {@link #ROW_GROUP} separate arrays of the widest output. */
+    static float[][] accumulators(int widestOut) {
+        float[][] acc = new float[ROW_GROUP][];
+        for (int j = 0; j < ROW_GROUP; j++) {
+            acc[j] = new float[widestOut];
+        }
+        return acc;
+    }
+
     /**
      * y[r, :] = bias + W x[r, :] for rows r in [0, rows), with W given transposed.
+     *
+     * <p>Rows go in groups of four (then two, then one), inputs in pairs: each pass over a W^T row pair updates four
+     * accumulator rows, so one load of W serves four rows and each accumulator load and store two inputs. The
+     * accumulators are separate arrays, so C2 vectorizes the four updates of the inner loop (into one array at four
+     * offsets it cannot rule out overlap, and measured slower). Every row is computed by the same expression,
+     * acc += x[i] w[i] + x[i+1] w[i+1] over the pairs in order, whichever group it falls in, so a row's result does
+     * not depend on the batch it is in.
      *
      * @param wt   W^T (in, out)
      * @param bias (out) or null
      * @param x    rows of length in, row r at xOff + r * xStride
      * @param y    rows of length out, row r at yOff + r * yStride
+     * @param acc  {@link #accumulators} of at least out floats each
      */
     static void matmulT(float[] wt, int in, int out, float[] bias, float[] x, int xOff, int xStride, int rows,
-            float[] y, int yOff, int yStride) {
-        for (int r = 0; r < rows; r++) {
-            int yo = yOff + r * yStride;
-            if (bias != null) {
-                System.arraycopy(bias, 0, y, yo, out);
-            } else {
-                java.util.Arrays.fill(y, yo, yo + out, 0f);
+            float[] y, int yOff, int yStride, float[][] acc) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            rows4(wt, in, out, bias, x, xOff + r * xStride, xStride, acc);
+            for (int j = 0; j < 4; j++) {
+                System.arraycopy(acc[j], 0, y, yOff + (r + j) * yStride, out);
             }
         }
-        int block = Math.max(1, BLOCK_BYTES / (4 * out));
-        for (int i0 = 0; i0 < in; i0 += block) {
-            int i1 = Math.min(in, i0 + block);
-            for (int r = 0; r < rows; r++) {
-                int xo = xOff + r * xStride;
-                int yo = yOff + r * yStride;
-                for (int i = i0; i < i1; i++) {
-                    float a = x[xo + i];
-                    if (a != 0f) {
-                        axpy(a, wt, i * out, y, yo, out);
-                    }
-                }
+        for (; r < rows; r++) {
+            row1(wt, in, out, bias, x, xOff + r * xStride, acc[0]);
+            System.arraycopy(acc[0], 0, y, yOff + r * yStride, out);
+        }
+    }
+
+    private static void init(float[] t, float[] bias, int out) {
+        if (bias != null) {
+            System.arraycopy(bias, 0, t, 0, out);
+        } else {
+            java.util.Arrays.fill(t, 0, out, 0f);
+        }
+    }
+
+    /** acc[0..3][0, out) = bias + W x for the four rows at xo, xo + xStride, ... */
+    private static void rows4(float[] wt, int in, int out, float[] bias, float[] x, int xo, int xStride,
+            float[][] acc) {
+        float[] t0 = acc[0];
+        float[] t1 = acc[1];
+        float[] t2 = acc[2];
+        float[] t3 = acc[3];
+        init(t0, bias, out);
+        init(t1, bias, out);
+        init(t2, bias, out);
+        init(t3, bias, out);
+        int x0 = xo;
+        int x1 = x0 + xStride;
+        int x2 = x1 + xStride;
+        int x3 = x2 + xStride;
+        int i = 0;
+        for (; i + 2 <= in; i += 2) {
+            float a0 = x[x0 + i];
+            float a1 = x[x0 + i + 1];
+            float b0 = x[x1 + i];
+            float b1 = x[x1 + i + 1];
+            float c0 = x[x2 + i];
+            float c1 = x[x2 + i + 1];
+            float d0 = x[x3 + i];
+            float d1 = x[x3 + i + 1];
+            int w0 = i * out;
+            int w1 = w0 + out;
+            for (int k = 0; k < out; k++) {
+                float u = wt[w0 + k];
+                float v = wt[w1 + k];
+                t0[k] += a0 * u + a1 * v;
+                t1[k] += b0 * u + b1 * v;
+                t2[k] += c0 * u + c1 * v;
+                t3[k] += d0 * u + d1 * v;
+            }
+        }
+        if (i < in) { // odd input count: the last input alone, for every row
+            float a = x[x0 + i];
+            float b = x[x1 + i];
+            float cc = x[x2 + i];
+            float d = x[x3 + i];
+            int w0 = i * out;
+            for (int k = 0; k < out; k++) {
+                float u = wt[w0 + k];
+                t0[k] += a * u;
+                t1[k] += b * u;
+                t2[k] += cc * u;
+                t3[k] += d * u;
             }
         }
     }
 
-    /** y[yo ..+n) += a * w[wo ..+n). */
-    static void axpy(float a, float[] w, int wo, float[] y, int yo, int n) {
-        for (int k = 0; k < n; k++) {
-            y[yo + k] += a * w[wo + k];
+    /** t[0, out) = bias + W x for the row at xo: the same expression per row as {@link #rows4}. */
+    private static void row1(float[] wt, int in, int out, float[] bias, float[] x, int xo, float[] t) {
+        init(t, bias, out);
+        int i = 0;
+        for (; i + 2 <= in; i += 2) {
+            float a0 = x[xo + i];
+            float a1 = x[xo + i + 1];
+            int w0 = i * out;
+            int w1 = w0 + out;
+            for (int k = 0; k < out; k++) {
+                t[k] += a0 * wt[w0 + k] + a1 * wt[w1 + k];
+            }
+        }
+        if (i < in) {
+            float a = x[xo + i];
+            int w0 = i * out;
+            for (int k = 0; k < out; k++) {
+                t[k] += a * wt[w0 + k];
+            }
         }
     }
 
