@@ -229,12 +229,9 @@ public final class CudaStepEngine implements StepEngine {
         device.makeCurrent();
         this.stateRows = resident ? capacity : maxBatch;
         long stateBytes = 4L * stateFloats * stateRows;
-        long[] mem = device.memInfo();
-        if (stateBytes > mem[0]) {
-            throw new EngineCapacityException("backend cuda: " + (resident ? "resident slot pool of " : "host-mode staging of ")
-                    + EngineCapacityException.poolSize(stateRows, 4L * stateFloats) + ", device "
-                    + device.ordinal() + " has " + (mem[0] >> 20) + " MB free of " + (mem[1] >> 20) + " MB", stateBytes > mem[1]);
-        }
+        boolean needSplits = maxBatch > LinearKernel.GEMV_MAX_ROWS && !refKernels;
+        Workspace ws = new Workspace(maxBatch, device.wgmma() && maxBatch >= LinearKernel.WG_MIN_ROWS && !refKernels);
+        checkCapacity(stateBytes, DeviceWeights.bytesToAdd(device, model, needSplits), 4 * ws.floats());
         try {
             JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
         } catch (CudaException e) {
@@ -242,7 +239,7 @@ public final class CudaStepEngine implements StepEngine {
         }
         this.w = DeviceWeights.acquire(device, model);
         java.util.Map<Dev, LinearKernel.Split> sp = null;
-        if (maxBatch > LinearKernel.GEMV_MAX_ROWS && !refKernels) {
+        if (needSplits) {
             try {
                 sp = w.splits();
             } catch (RuntimeException e) {
@@ -261,23 +258,20 @@ public final class CudaStepEngine implements StepEngine {
         OutputCopier oc = null;
         try {
             hp = resident ? null : new HostStatePool(capacity, stateFloats);
-            int b = maxBatch;
             alloc[k++] = states = alloc("states", (long) stateFloats * stateRows);
             alloc[k++] = ctrl = alloc("control block", ctrlInts());
-            alloc[k++] = features = alloc("features", (long) b * c.inputDim());
-            alloc[k++] = out = alloc("outputs", (long) b * c.outputDim());
-            alloc[k++] = hidden = alloc("hidden", (long) b * c.dModel());
-            alloc[k++] = normed = alloc("normed", (long) b * c.dModel());
-            alloc[k++] = proj = alloc("in_proj output", (long) b * c.inProjDim());
-            alloc[k++] = xc = alloc("conv output", (long) b * c.convDim());
-            alloc[k++] = dbc = alloc("x_proj output", c.arch() == Arch.MAMBA1 ? (long) b * dbcDim() : 1);
-            alloc[k++] = dtv = alloc("dt_proj output", c.arch() == Arch.MAMBA1 ? (long) b * c.dInner() : 1);
-            alloc[k++] = y = alloc("ssm output", (long) b * c.dInner());
-            // wgmma products (compute capability 9.0): the activations' bf16 halves, (maxBatch, widest input) each
-            boolean wgScratch = device.wgmma() && b >= LinearKernel.WG_MIN_ROWS && !refKernels;
-            long widest = Math.max(Math.max(c.dModel(), c.dInner()), Math.max(c.inputDim(), c.dtRank()));
-            alloc[k++] = xHi = wgScratch ? alloc("activations, bf16 hi", (b * widest + 1) / 2) : null;
-            alloc[k++] = xLo = wgScratch ? alloc("activations, bf16 lo", (b * widest + 1) / 2) : null;
+            alloc[k++] = features = alloc("features", ws.features);
+            alloc[k++] = out = alloc("outputs", ws.out);
+            alloc[k++] = hidden = alloc("hidden", ws.hidden);
+            alloc[k++] = normed = alloc("normed", ws.hidden);
+            alloc[k++] = proj = alloc("in_proj output", ws.proj);
+            alloc[k++] = xc = alloc("conv output", ws.xc);
+            alloc[k++] = dbc = alloc("x_proj output", ws.dbc);
+            alloc[k++] = dtv = alloc("dt_proj output", ws.dt);
+            alloc[k++] = y = alloc("ssm output", ws.y);
+            alloc[k++] = xHi = ws.half > 0 ? alloc("activations, bf16 hi", ws.half) : null;
+            alloc[k++] = xLo = ws.half > 0 ? alloc("activations, bf16 lo", ws.half) : null;
+            int b = maxBatch;
             ch = Cu.allocHost("control block", 4L * ctrlInts());
             fh = Cu.allocHost("features", 4L * b * c.inputDim());
             oh = Cu.allocHost("outputs", 4L * b * c.outputDim());
@@ -382,6 +376,58 @@ public final class CudaStepEngine implements StepEngine {
         LOG.info("CUDA engine on device {} ({}): {} slots {}, maxBatch {}, {} MB of states on the device, graphs {}", device.ordinal(),
                 device.name(), capacity, resident ? "resident" : "on the host", maxBatch, stateBytes >> 20,
                 useGraphs ? (programmatic ? "on, with programmatic dependent launch" : "on") : "off");
+    }
+
+    /**
+     * Floats of the batch buffers beside the states, each sized for maxBatch rows (the allocation reads its sizes from
+     * here, so the capacity check counts what is allocated).
+     */
+    private final class Workspace {
+        final long features;
+        final long out;
+        final long hidden; // and normed
+        final long proj;
+        final long xc;
+        final long dbc;
+        final long dt;
+        final long y;
+        /** Each of the two bf16 halves of a wgmma product's input (maxBatch, widest input); 0 without wgmma. */
+        final long half;
+
+        Workspace(int b, boolean wgScratch) {
+            boolean m1 = c.arch() == Arch.MAMBA1;
+            features = (long) b * c.inputDim();
+            out = (long) b * c.outputDim();
+            hidden = (long) b * c.dModel();
+            proj = (long) b * c.inProjDim();
+            xc = (long) b * c.convDim();
+            dbc = m1 ? (long) b * dbcDim() : 1;
+            dt = m1 ? (long) b * c.dInner() : 1;
+            y = (long) b * c.dInner();
+            long widest = Math.max(Math.max(c.dModel(), c.dInner()), Math.max(c.inputDim(), c.dtRank()));
+            half = wgScratch ? (b * widest + 1) / 2 : 0;
+        }
+
+        long floats() {
+            return ctrlInts() + features + out + 2 * hidden + proj + xc + dbc + dt + y + 2 * half;
+        }
+    }
+
+    /**
+     * Fails before allocating anything when the states, the weights this engine adds to the device and its batch
+     * buffers together exceed the device's free memory: {@link EngineCapacityException#permanent() permanent} when
+     * they exceed its total memory, so that no restart can succeed.
+     */
+    private void checkCapacity(long stateBytes, long weightBytes, long workspaceBytes) {
+        long need = stateBytes + weightBytes + workspaceBytes;
+        long[] mem = device.memInfo();
+        if (need > mem[0]) {
+            throw new EngineCapacityException("backend cuda: " + (resident ? "resident slot pool of " : "host-mode staging of ")
+                    + EngineCapacityException.poolSize(stateRows, 4L * stateFloats) + ", plus " + (weightBytes >> 20)
+                    + " MB of weights to upload and " + (workspaceBytes >> 20) + " MB of batch buffers for maxBatch "
+                    + maxBatch + " (" + (need >> 20) + " MB in all): device " + device.ordinal() + " has " + (mem[0] >> 20)
+                    + " MB free of " + (mem[1] >> 20) + " MB", need > mem[1]);
+        }
     }
 
     /**

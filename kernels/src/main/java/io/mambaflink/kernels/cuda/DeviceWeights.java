@@ -154,40 +154,8 @@ final class DeviceWeights {
         this.key = key;
         this.device = device;
         MambaConfig c = model.config();
-        MambaWeights w = model.weights();
-        boolean m1 = c.arch() == Arch.MAMBA1;
-        int dbcDim = c.dtRank() + 2 * c.dState();
-        // Plan: every tensor with its expected length, in upload order; tied arrays are stored once.
-        Packer pk = new Packer();
-        List<Integer> layerStart = new ArrayList<>();
-        for (int i = 0; i < c.nLayers(); i++) {
-            LayerWeights l = w.layers().get(i);
-            String p = "backbone.layers." + i + ".";
-            layerStart.add(pk.size());
-            pk.add(p + "norm.weight", l.norm(), c.dModel(), true);
-            pk.add(p + "mixer.in_proj.weight", l.inProj(), (long) c.inProjDim() * c.dModel(), true);
-            pk.add(p + "mixer.in_proj.bias", l.inProjBias(), c.inProjDim(), c.useBias());
-            pk.add(p + "mixer.conv1d.weight", l.convWeight(), (long) c.convDim() * c.dConv(), true);
-            pk.add(p + "mixer.conv1d.bias", l.convBias(), c.convDim(), c.useConvBias());
-            pk.add(p + "mixer.x_proj.weight", l.xProj(), (long) dbcDim * c.dInner(), m1);
-            pk.add(p + "mixer.dt_proj.weight", l.dtProj(), (long) c.dInner() * c.dtRank(), m1);
-            pk.add(p + "mixer.dt_proj.bias", l.dtProjBias(), c.dInner(), m1);
-            pk.add(p + "mixer.dt_bias", l.dtBias(), c.nHeads(), !m1);
-            pk.add(p + "mixer.A_log (as A)", l.a(), m1 ? (long) c.dInner() * c.dState() : c.nHeads(), true);
-            pk.add(p + "mixer.D", l.d(), m1 ? c.dInner() : c.nHeads(), true);
-            pk.add(p + "mixer.norm.weight", l.gatedNorm(), c.dInner(), !m1);
-            pk.add(p + "mixer.out_proj.weight", l.outProj(), (long) c.dModel() * c.dInner(), true);
-            pk.add(p + "mixer.out_proj.bias", l.outProjBias(), c.dModel(), c.useBias());
-        }
-        boolean tokens = c.io().tokenInput();
-        int gEmb = pk.add("backbone.embeddings.weight", w.embeddings(), (long) c.vocabSize() * c.dModel(), tokens);
-        int gNorm = pk.add("backbone.norm_f.weight", w.normF(), c.dModel(), true);
-        int gLm = pk.add("lm_head.weight", w.lmHead(), (long) c.vocabSize() * c.dModel(), tokens);
-        int gIn = pk.add("input_proj.weight", w.inputProj(), (long) c.dModel() * c.inputDim(), !tokens);
-        int gInB = pk.add("input_proj.bias", w.inputProjBias(), c.dModel(), !tokens && w.inputProjBias() != null);
-        int gHead = pk.add("head.weight", w.head(), (long) c.outputDim() * c.dModel(), !tokens);
-        int gHeadB = pk.add("head.bias", w.headBias(), c.outputDim(), !tokens && w.headBias() != null);
-
+        Packer pk = plan(model);
+        List<Integer> layerStart = pk.layerStart;
         this.bytes = 4 * pk.total;
         device.makeCurrent();
         this.base = Cu.alloc("weights of " + model.source(), bytes);
@@ -215,14 +183,68 @@ final class DeviceWeights {
             layers.add(new Layer(views[s], views[s + 1], views[s + 2], views[s + 3], views[s + 4], views[s + 5], views[s + 6],
                     views[s + 7], views[s + 8], views[s + 9], views[s + 10], views[s + 11], views[s + 12], views[s + 13]));
         }
-        this.embeddings = views[gEmb];
-        this.normF = views[gNorm];
-        this.lmHead = views[gLm];
-        this.inputProj = views[gIn];
-        this.inputProjBias = views[gInB];
-        this.head = views[gHead];
-        this.headBias = views[gHeadB];
+        this.embeddings = views[pk.gEmb];
+        this.normF = views[pk.gNorm];
+        this.lmHead = views[pk.gLm];
+        this.inputProj = views[pk.gIn];
+        this.inputProjBias = views[pk.gInB];
+        this.head = views[pk.gHead];
+        this.headBias = views[pk.gHeadB];
         LOG.info("uploaded {} MB of weights of {} to CUDA device {} ({})", bytes >> 20, model.source(), device.ordinal(), device.name());
+    }
+
+    /** Every tensor with its expected length, in upload order; tied arrays are stored once. */
+    private static Packer plan(MambaModel model) {
+        MambaConfig c = model.config();
+        MambaWeights w = model.weights();
+        boolean m1 = c.arch() == Arch.MAMBA1;
+        int dbcDim = c.dtRank() + 2 * c.dState();
+        Packer pk = new Packer();
+        for (int i = 0; i < c.nLayers(); i++) {
+            LayerWeights l = w.layers().get(i);
+            String p = "backbone.layers." + i + ".";
+            pk.layerStart.add(pk.size());
+            pk.add(p + "norm.weight", l.norm(), c.dModel(), true);
+            pk.add(p + "mixer.in_proj.weight", l.inProj(), (long) c.inProjDim() * c.dModel(), true);
+            pk.add(p + "mixer.in_proj.bias", l.inProjBias(), c.inProjDim(), c.useBias());
+            pk.add(p + "mixer.conv1d.weight", l.convWeight(), (long) c.convDim() * c.dConv(), true);
+            pk.add(p + "mixer.conv1d.bias", l.convBias(), c.convDim(), c.useConvBias());
+            pk.add(p + "mixer.x_proj.weight", l.xProj(), (long) dbcDim * c.dInner(), m1);
+            pk.add(p + "mixer.dt_proj.weight", l.dtProj(), (long) c.dInner() * c.dtRank(), m1);
+            pk.add(p + "mixer.dt_proj.bias", l.dtProjBias(), c.dInner(), m1);
+            pk.add(p + "mixer.dt_bias", l.dtBias(), c.nHeads(), !m1);
+            pk.add(p + "mixer.A_log (as A)", l.a(), m1 ? (long) c.dInner() * c.dState() : c.nHeads(), true);
+            pk.add(p + "mixer.D", l.d(), m1 ? c.dInner() : c.nHeads(), true);
+            pk.add(p + "mixer.norm.weight", l.gatedNorm(), c.dInner(), !m1);
+            pk.add(p + "mixer.out_proj.weight", l.outProj(), (long) c.dModel() * c.dInner(), true);
+            pk.add(p + "mixer.out_proj.bias", l.outProjBias(), c.dModel(), c.useBias());
+            pk.matrices(l.inProj(), l.xProj(), l.dtProj(), l.outProj());
+        }
+        boolean tokens = c.io().tokenInput();
+        pk.gEmb = pk.add("backbone.embeddings.weight", w.embeddings(), (long) c.vocabSize() * c.dModel(), tokens);
+        pk.gNorm = pk.add("backbone.norm_f.weight", w.normF(), c.dModel(), true);
+        pk.gLm = pk.add("lm_head.weight", w.lmHead(), (long) c.vocabSize() * c.dModel(), tokens);
+        pk.gIn = pk.add("input_proj.weight", w.inputProj(), (long) c.dModel() * c.inputDim(), !tokens);
+        pk.gInB = pk.add("input_proj.bias", w.inputProjBias(), c.dModel(), !tokens && w.inputProjBias() != null);
+        pk.gHead = pk.add("head.weight", w.head(), (long) c.outputDim() * c.dModel(), !tokens);
+        pk.gHeadB = pk.add("head.bias", w.headBias(), c.outputDim(), !tokens && w.headBias() != null);
+        pk.matrices(tokens ? w.lmHead() : null, tokens ? null : w.inputProj(), tokens ? null : w.head());
+        return pk;
+    }
+
+    /**
+     * Device bytes a new engine of {@code model} on {@code device} adds for weights: the float32 weights unless
+     * another engine on this device holds them already, plus their bf16 splits when the engine needs them and they
+     * are not made yet (the same sizes {@link #splits} allocates). Throws as the upload would on tensors that do
+     * not fit the model.
+     */
+    static synchronized long bytesToAdd(CudaDevice device, MambaModel model, boolean withSplits) {
+        DeviceWeights w = CACHE.get(device.ordinal() + "/" + model.fingerprintHex());
+        if (w != null && (w.splits != null || !withSplits)) {
+            return 0;
+        }
+        Packer pk = plan(model);
+        return (w == null ? 4 * pk.total : 0) + (withSplits ? 4 * pk.splitFloats : 0);
     }
 
     /** Assigns aligned offsets; checks each present tensor's length and names it when wrong. */
@@ -232,7 +254,25 @@ final class DeviceWeights {
         final List<Long> offsets = new ArrayList<>();
         final List<Boolean> firstUse = new ArrayList<>();
         final Map<float[], Long> seen = new IdentityHashMap<>();
+        final List<Integer> layerStart = new ArrayList<>();
         long total;
+        /** Floats of the bf16 splits of the matrices named by {@link #matrices}: what {@link #splits} allocates. */
+        long splitFloats;
+        int gEmb;
+        int gNorm;
+        int gLm;
+        int gIn;
+        int gInB;
+        int gHead;
+        int gHeadB;
+
+        void matrices(float[]... mats) {
+            for (float[] m : mats) {
+                if (m != null) {
+                    splitFloats += 2 * align((m.length + 1L) / 2);
+                }
+            }
+        }
 
         int size() {
             return names.size();

@@ -60,4 +60,25 @@ class CudaBackendChoiceTest {
                 .hasMessageContaining("MB free of ")
                 .satisfies(e -> assertThat(((EngineCapacityException) e).permanent()).isTrue());
     }
+
+    @Test
+    void statesThatFitOnlyWithoutTheWeightsAndBatchBuffersFailBeforeAllocatingAndArePermanent() {
+        assumeTrue(CudaSupport.available(), CudaSupport::unavailableReason);
+        // states 1 MB short of the device's total memory; the weights (4 MB, and as much again in bf16 splits) and the
+        // batch buffers of maxBatch 4096 (64 MB of logits alone) cannot fit beside them on any device
+        MambaModel m = RandomModel.create(RandomModel.mamba1Lm(256, 1, 16, 4096), 1);
+        long stateBytes = 4L * m.layout().size();
+        long total = CudaDevice.get(0).memInfo()[1];
+        int capacity = (int) ((total - (1 << 20)) / stateBytes);
+        EngineOptions o = new EngineOptions(Backend.CUDA, capacity, 4096, 1, EngineOptions.StateMode.RESIDENT, 0);
+        assertThatThrownBy(() -> Engines.create(m, o)).isInstanceOf(EngineCapacityException.class)
+                .hasMessageStartingWith("backend cuda: resident slot pool of " + capacity + " states x " + stateBytes + " bytes")
+                .hasMessageContaining(" MB of weights to upload and ")
+                .hasMessageContaining(" MB of batch buffers for maxBatch 4096 (")
+                .satisfies(e -> assertThat(((EngineCapacityException) e).permanent()).isTrue());
+        // nothing was left allocated: an engine of the same model with a small pool still starts
+        try (StepEngine e = Engines.create(m, new EngineOptions(Backend.CUDA, 8, 8, 1, EngineOptions.StateMode.RESIDENT, 0))) {
+            assertThat(e.backend()).isEqualTo("cuda");
+        }
+    }
 }
