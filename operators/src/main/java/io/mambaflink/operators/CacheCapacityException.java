@@ -25,7 +25,8 @@ public final class CacheCapacityException extends RuntimeException {
     static RuntimeException of(int cacheMaxStates, int maxBatchSize, EngineCapacityException cause) {
         String message = MambaOptions.CACHE_MAX_STATES.key() + " = " + cacheMaxStates + " does not fit: " + cause.getMessage()
                 + ". Lower " + MambaOptions.CACHE_MAX_STATES.key() + " (at least " + MambaOptions.BATCH_MAX_SIZE.key() + " = "
-                + maxBatchSize + "), or give each task more memory (heap for the CPU engine, GPU memory for CUDA)";
+                + maxBatchSize + ") or, with CUDA, " + MambaOptions.BATCH_MAX_SIZE.key() + " (its batch buffers), or give each task "
+                + "more memory (heap for the CPU engine, GPU memory for CUDA)";
         return cause.permanent() ? new CacheCapacityException(message + ". Not restarted: no attempt can fit", cause)
                 : new IllegalStateException(message + ". The task restarts: memory held now may be free then", cause);
     }

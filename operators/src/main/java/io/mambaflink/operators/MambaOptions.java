@@ -38,7 +38,8 @@ public final class MambaOptions {
             .withDescription("Stream states kept hot per operator instance (engine slots; on the GPU for the CUDA "
                     + "backend). Least recently used ones are written back to keyed state and evicted. At least "
                     + "mamba.batch.max-size. Memory: this times the model's state bytes, allocated when the task opens; "
-                    + "a pool larger than the heap's maximum (CPU) or the GPU's total memory (CUDA) fails the job "
+                    + "a pool larger than the heap's maximum (CPU), or with the weights and batch buffers larger than "
+                    + "the GPU's total memory (CUDA), fails the job "
                     + "without restarts, one larger than the memory free at the time fails the task (restarted).");
 
     public static final ConfigOption<Duration> STATE_TTL = ConfigOptions.key("mamba.state.ttl")
