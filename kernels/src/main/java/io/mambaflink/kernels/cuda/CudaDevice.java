@@ -47,6 +47,10 @@ public final class CudaDevice {
             throw new IllegalArgumentException("CUDA device " + ordinal + " does not exist: this machine has "
                     + CudaSupport.deviceCount() + " device(s)");
         }
+        String unsupported = CudaSupport.unsupportedDevice(ordinal);
+        if (unsupported != null) {
+            throw new IllegalArgumentException("backend cuda: " + unsupported);
+        }
         CudaDevice d = DEVICES.get(ordinal);
         if (d != null) {
             d.checkContext(); // a fault no engine has met yet (its engines idle or closed)
