@@ -45,38 +45,48 @@ final class CpuMath {
      */
     static void matmulT(float[] wt, int in, int out, float[] bias, float[] x, int xOff, int xStride, int rows,
             float[] y, int yOff, int yStride, float[][] acc) {
+        matmulCols(wt, in, out, 0, out, bias, x, xOff, xStride, rows, y, yOff, yStride, acc);
+    }
+
+    /**
+     * Output columns [c0, c1) of {@link #matmulT}, for every row: each element computed exactly as matmulT computes
+     * it, so threads that split the columns between them give matmulT's bits. acc needs c1 - c0 floats per array.
+     */
+    static void matmulCols(float[] wt, int in, int out, int c0, int c1, float[] bias, float[] x, int xOff, int xStride,
+            int rows, float[] y, int yOff, int yStride, float[][] acc) {
+        int n = c1 - c0;
         int r = 0;
         for (; r + 4 <= rows; r += 4) {
-            rows4(wt, in, out, bias, x, xOff + r * xStride, xStride, acc);
+            rows4(wt, in, out, c0, n, bias, x, xOff + r * xStride, xStride, acc);
             for (int j = 0; j < 4; j++) {
-                System.arraycopy(acc[j], 0, y, yOff + (r + j) * yStride, out);
+                System.arraycopy(acc[j], 0, y, yOff + (r + j) * yStride + c0, n);
             }
         }
         for (; r < rows; r++) {
-            row1(wt, in, out, bias, x, xOff + r * xStride, acc[0]);
-            System.arraycopy(acc[0], 0, y, yOff + r * yStride, out);
+            row1(wt, in, out, c0, n, bias, x, xOff + r * xStride, acc[0]);
+            System.arraycopy(acc[0], 0, y, yOff + r * yStride + c0, n);
         }
     }
 
-    private static void init(float[] t, float[] bias, int out) {
+    private static void init(float[] t, float[] bias, int c0, int n) {
         if (bias != null) {
-            System.arraycopy(bias, 0, t, 0, out);
+            System.arraycopy(bias, c0, t, 0, n);
         } else {
-            java.util.Arrays.fill(t, 0, out, 0f);
+            java.util.Arrays.fill(t, 0, n, 0f);
         }
     }
 
-    /** acc[0..3][0, out) = bias + W x for the four rows at xo, xo + xStride, ... */
-    private static void rows4(float[] wt, int in, int out, float[] bias, float[] x, int xo, int xStride,
+    /** acc[0..3][0, n) = columns [c0, c0 + n) of bias + W x for the four rows at xo, xo + xStride, ... */
+    private static void rows4(float[] wt, int in, int out, int c0, int n, float[] bias, float[] x, int xo, int xStride,
             float[][] acc) {
         float[] t0 = acc[0];
         float[] t1 = acc[1];
         float[] t2 = acc[2];
         float[] t3 = acc[3];
-        init(t0, bias, out);
-        init(t1, bias, out);
-        init(t2, bias, out);
-        init(t3, bias, out);
+        init(t0, bias, c0, n);
+        init(t1, bias, c0, n);
+        init(t2, bias, c0, n);
+        init(t3, bias, c0, n);
         int x0 = xo;
         int x1 = x0 + xStride;
         int x2 = x1 + xStride;
@@ -87,54 +97,54 @@ final class CpuMath {
             float a1 = x[x0 + i + 1];
             float b0 = x[x1 + i];
             float b1 = x[x1 + i + 1];
-            float c0 = x[x2 + i];
-            float c1 = x[x2 + i + 1];
+            float e0 = x[x2 + i];
+            float e1 = x[x2 + i + 1];
             float d0 = x[x3 + i];
             float d1 = x[x3 + i + 1];
-            int w0 = i * out;
+            int w0 = i * out + c0;
             int w1 = w0 + out;
-            for (int k = 0; k < out; k++) {
+            for (int k = 0; k < n; k++) {
                 float u = wt[w0 + k];
                 float v = wt[w1 + k];
                 t0[k] += a0 * u + a1 * v;
                 t1[k] += b0 * u + b1 * v;
-                t2[k] += c0 * u + c1 * v;
+                t2[k] += e0 * u + e1 * v;
                 t3[k] += d0 * u + d1 * v;
             }
         }
         if (i < in) { // odd input count: the last input alone, for every row
             float a = x[x0 + i];
             float b = x[x1 + i];
-            float cc = x[x2 + i];
+            float e = x[x2 + i];
             float d = x[x3 + i];
-            int w0 = i * out;
-            for (int k = 0; k < out; k++) {
+            int w0 = i * out + c0;
+            for (int k = 0; k < n; k++) {
                 float u = wt[w0 + k];
                 t0[k] += a * u;
                 t1[k] += b * u;
-                t2[k] += cc * u;
+                t2[k] += e * u;
                 t3[k] += d * u;
             }
         }
     }
 
-    /** t[0, out) = bias + W x for the row at xo: the same expression per row as {@link #rows4}. */
-    private static void row1(float[] wt, int in, int out, float[] bias, float[] x, int xo, float[] t) {
-        init(t, bias, out);
+    /** t[0, n) = columns [c0, c0 + n) of bias + W x for the row at xo: the same expression per row as {@link #rows4}. */
+    private static void row1(float[] wt, int in, int out, int c0, int n, float[] bias, float[] x, int xo, float[] t) {
+        init(t, bias, c0, n);
         int i = 0;
         for (; i + 2 <= in; i += 2) {
             float a0 = x[xo + i];
             float a1 = x[xo + i + 1];
-            int w0 = i * out;
+            int w0 = i * out + c0;
             int w1 = w0 + out;
-            for (int k = 0; k < out; k++) {
+            for (int k = 0; k < n; k++) {
                 t[k] += a0 * wt[w0 + k] + a1 * wt[w1 + k];
             }
         }
         if (i < in) {
             float a = x[xo + i];
-            int w0 = i * out;
-            for (int k = 0; k < out; k++) {
+            int w0 = i * out + c0;
+            for (int k = 0; k < n; k++) {
                 t[k] += a * wt[w0 + k];
             }
         }

@@ -49,6 +49,16 @@ public final class CpuStepEngine implements StepEngine {
     private final float[] inputProjBias;
     private final Scratch[] scratch;
     private final WorkerPool pool;
+    /**
+     * Products with at least this many weights (1 MB of float32) are split by columns over the pool when a batch has
+     * fewer rows than threads; smaller ones are not worth a dispatch (~10 us to wake the workers).
+     */
+    private static final long COLUMN_SPLIT_MIN_WEIGHTS = 1 << 18;
+    /** True when the model's products are large enough to split by columns (see {@link #COLUMN_SPLIT_MIN_WEIGHTS}). */
+    private final boolean columnSplitModel;
+    /** This step is small ({@link #columnSplitRows}): thread 0 runs its rows, the pool splits large products by columns. */
+    private boolean columnSplit;
+    private final ColumnProduct columnProduct = new ColumnProduct();
     private final BatchChecker checker;
 
     /** Per-layer weights in the engine's layout. */
@@ -124,11 +134,15 @@ public final class CpuStepEngine implements StepEngine {
             this.inputProjT = transpose(w.inputProj(), c.dModel(), c.io().inputDim());
             this.inputProjBias = w.inputProjBias();
         }
-        int threads = Math.min(options.threads(), maxBatch);
+        // a model with large products keeps every thread, for batches smaller than the pool (split by columns)
+        this.columnSplitModel = (long) c.inProjDim() * c.dModel() >= COLUMN_SPLIT_MIN_WEIGHTS && options.threads() > 1;
+        int threads = columnSplitModel ? options.threads() : Math.min(options.threads(), maxBatch);
         int rowsPerThread = (maxBatch + threads - 1) / threads;
         this.scratch = new Scratch[threads];
         for (int t = 0; t < threads; t++) {
-            scratch[t] = new Scratch(c, rowsPerThread);
+            // thread 0 runs every row of a column-split batch
+            int rows = t == 0 && columnSplitModel ? Math.max(rowsPerThread, Math.min(maxBatch, columnSplitRows(threads))) : rowsPerThread;
+            scratch[t] = new Scratch(c, rows);
         }
         this.pool = new WorkerPool(threads, this::runChunk);
         this.checker = new BatchChecker(slots.length, maxBatch, c.vocabSize());
@@ -203,9 +217,73 @@ public final class CpuStepEngine implements StepEngine {
             return;
         }
         checker.check(batch);
-        pool.run(batch, n);
+        columnSplit = columnSplitModel && n <= columnSplitRows(pool.threads());
+        if (columnSplit) {
+            runChunk(0, batch, 0, n);
+        } else {
+            pool.run(batch, n);
+        }
         for (int i = 0; i < n; i++) {
             positions[batch.slots()[i]]++;
+        }
+    }
+
+    /**
+     * y = bias + W x for the chunk's rows ({@link CpuMath#matmulT}); in a column-split step, a product of at least
+     * {@link #COLUMN_SPLIT_MIN_WEIGHTS} weights runs over the whole pool, each thread a range of output columns (the
+     * same bits as one thread: each element is computed the same way).
+     */
+    private void product(Scratch s, float[] wt, int in, int out, float[] bias, float[] x, int xOff, int xStride, int rows,
+            float[] y, int yOff, int yStride) {
+        if (columnSplit && (long) in * out >= COLUMN_SPLIT_MIN_WEIGHTS) {
+            columnProduct.set(wt, in, out, bias, x, xOff, xStride, rows, y, yOff, yStride);
+            pool.columns(out, columnProduct);
+        } else {
+            matmulT(wt, in, out, bias, x, xOff, xStride, rows, y, yOff, yStride, s.acc);
+        }
+    }
+
+    /**
+     * Batches of up to this many rows split products by columns: below a group of four rows per thread, a row split
+     * would stream every weight once per thread for fewer than four rows, where a column split streams each weight
+     * once for up to four rows; from there both move the same bytes per thread and rows split the rest of the step too.
+     */
+    private static int columnSplitRows(int threads) {
+        return CpuMath.ROW_GROUP * threads - 1;
+    }
+
+    /** The one column job of a column-split step, its operands set before each dispatch (no allocation per step). */
+    private final class ColumnProduct implements WorkerPool.Columns {
+        private float[] wt;
+        private int in;
+        private int out;
+        private float[] bias;
+        private float[] x;
+        private int xOff;
+        private int xStride;
+        private int rows;
+        private float[] y;
+        private int yOff;
+        private int yStride;
+
+        void set(float[] wt, int in, int out, float[] bias, float[] x, int xOff, int xStride, int rows, float[] y, int yOff,
+                int yStride) {
+            this.wt = wt;
+            this.in = in;
+            this.out = out;
+            this.bias = bias;
+            this.x = x;
+            this.xOff = xOff;
+            this.xStride = xStride;
+            this.rows = rows;
+            this.y = y;
+            this.yOff = yOff;
+            this.yStride = yStride;
+        }
+
+        @Override
+        public void run(int t, int c0, int c1) {
+            CpuMath.matmulCols(wt, in, out, c0, c1, bias, x, xOff, xStride, rows, y, yOff, yStride, scratch[t].acc);
         }
     }
 
@@ -221,8 +299,7 @@ public final class CpuStepEngine implements StepEngine {
             }
         } else {
             int in = c.io().inputDim();
-            matmulT(inputProjT, in, dModel, inputProjBias, batch.features(), r0 * in, in, rows, s.hidden, 0, dModel,
-                    s.acc);
+            product(s, inputProjT, in, dModel, inputProjBias, batch.features(), r0 * in, in, rows, s.hidden, 0, dModel);
         }
         for (int li = 0; li < layers.length; li++) {
             Layer l = layers[li];
@@ -230,8 +307,7 @@ public final class CpuStepEngine implements StepEngine {
             for (int r = 0; r < rows; r++) {
                 rmsNorm(s.hidden, r * dModel, l.norm, 0, c.layerNormEps(), s.normed, r * dModel, dModel);
             }
-            matmulT(l.inProjT, dModel, c.inProjDim(), l.inProjBias, s.normed, 0, dModel, rows, s.proj, 0, c.inProjDim(),
-                    s.acc);
+            product(s, l.inProjT, dModel, c.inProjDim(), l.inProjBias, s.normed, 0, dModel, rows, s.proj, 0, c.inProjDim());
             for (int r = 0; r < rows; r++) {
                 float[] state = slots[batch.slots()[r0 + r]];
                 if (c.arch() == Arch.MAMBA1) {
@@ -244,8 +320,7 @@ public final class CpuStepEngine implements StepEngine {
                 // (the Mamba-1 row pass leaves x_proj input in xc; finish x_proj → dt → SSM here for the whole chunk)
                 mixer1Ssm(l, s, r0, rows, batch, li);
             }
-            matmulT(l.outProjT, c.dInner(), dModel, l.outProjBias, s.y, 0, c.dInner(), rows, s.out, 0, dModel,
-                    s.acc);
+            product(s, l.outProjT, c.dInner(), dModel, l.outProjBias, s.y, 0, c.dInner(), rows, s.out, 0, dModel);
             for (int k = 0, end = rows * dModel; k < end; k++) {
                 s.hidden[k] += s.out[k];
             }
@@ -255,8 +330,7 @@ public final class CpuStepEngine implements StepEngine {
             rmsNorm(s.hidden, r * dModel, normF, 0, c.layerNormEps(), s.normed, r * dModel, dModel);
         }
         int outDim = c.outputDim();
-        matmulT(headT, dModel, outDim, headBias, s.normed, 0, dModel, rows, batch.outputs(), r0 * outDim, outDim,
-                s.acc);
+        product(s, headT, dModel, outDim, headBias, s.normed, 0, dModel, rows, batch.outputs(), r0 * outDim, outDim);
     }
 
     /** conv window: shift in the newest column, depthwise causal conv, silu. Writes xc[r, 0 .. convDim). */
@@ -287,7 +361,7 @@ public final class CpuStepEngine implements StepEngine {
         int dState = c.dState();
         int dtRank = c.dtRank();
         int dbcDim = dtRank + 2 * dState;
-        matmulT(l.xProjT, dInner, dbcDim, null, s.xc, 0, dInner, rows, s.dbc, 0, dbcDim, s.acc);
+        product(s, l.xProjT, dInner, dbcDim, null, s.xc, 0, dInner, rows, s.dbc, 0, dbcDim);
         int ssmOff = layout.ssmOffset(li);
         for (int r = 0; r < rows; r++) {
             float[] state = slots[batch.slots()[r0 + r]];

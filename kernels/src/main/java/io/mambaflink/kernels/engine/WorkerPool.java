@@ -4,8 +4,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A fixed set of daemon threads that split one batch into contiguous row chunks. The calling thread runs chunk 0.
- * Dispatch allocates nothing: a generation counter wakes the workers and a countdown wakes the caller.
+ * A fixed set of daemon threads that split one batch into contiguous row chunks, or one matrix product into column
+ * ranges ({@link #columns}). The calling thread runs share 0. Dispatch allocates nothing: a generation counter wakes
+ * the workers and a countdown wakes the caller.
  */
 final class WorkerPool implements AutoCloseable {
 
@@ -14,7 +15,14 @@ final class WorkerPool implements AutoCloseable {
         void run(int t, StepBatch batch, int r0, int r1);
     }
 
+    /** Work on output columns [c0, c1) of one product, on thread index t (0 = caller). */
+    interface Columns {
+        void run(int t, int c0, int c1);
+    }
+
     private static final int SPINS = 2000;
+    /** Column ranges are multiples of this many floats (a 64-byte cache line), so no two threads write one line. */
+    private static final int COLUMN_ALIGN = 16;
 
     private final Chunk chunk;
     private final Thread[] workers;
@@ -25,6 +33,8 @@ final class WorkerPool implements AutoCloseable {
     private volatile Throwable failure;
     private StepBatch batch;
     private int rows;
+    private Columns columns; // non-null while a column dispatch runs
+    private int width;
     private int active;
 
     WorkerPool(int threads, Chunk chunk) {
@@ -38,6 +48,11 @@ final class WorkerPool implements AutoCloseable {
         }
     }
 
+    /** Threads in the pool, the caller's included. */
+    int threads() {
+        return workers.length + 1;
+    }
+
     /** Runs the batch's rows over the pool and returns when every chunk is done. */
     void run(StepBatch b, int n) {
         int threads = Math.min(workers.length + 1, n);
@@ -47,12 +62,35 @@ final class WorkerPool implements AutoCloseable {
         }
         this.batch = b;
         this.rows = n;
+        dispatch(threads);
+    }
+
+    /**
+     * Runs {@code job} over column ranges of [0, width) on every thread (at most one range of {@link #COLUMN_ALIGN}
+     * multiples each) and returns when all are done. Called between row dispatches, never during one.
+     */
+    void columns(int width, Columns job) {
+        int threads = Math.min(workers.length + 1, (width + COLUMN_ALIGN - 1) / COLUMN_ALIGN);
+        if (threads <= 1) {
+            job.run(0, 0, width);
+            return;
+        }
+        this.columns = job;
+        this.width = width;
+        try {
+            dispatch(threads);
+        } finally {
+            this.columns = null;
+        }
+    }
+
+    private void dispatch(int threads) {
         this.active = threads;
         this.failure = null;
         this.caller = Thread.currentThread();
         // Every worker takes part in every generation, idle ones with an empty share, so none can lag into the next.
         pending.set(workers.length);
-        generation++; // volatile write publishes batch, rows and active
+        generation++; // volatile write publishes batch, rows, columns, width and active
         for (int i = 0; i < workers.length; i++) {
             LockSupport.unpark(workers[i]);
         }
@@ -83,6 +121,16 @@ final class WorkerPool implements AutoCloseable {
     }
 
     private void runShare(int t) {
+        Columns job = columns;
+        if (job != null) {
+            int per = ((width + active - 1) / active + COLUMN_ALIGN - 1) / COLUMN_ALIGN * COLUMN_ALIGN;
+            int c0 = t * per;
+            int c1 = Math.min(width, c0 + per);
+            if (c0 < c1) {
+                job.run(t, c0, c1);
+            }
+            return;
+        }
         int per = (rows + active - 1) / active;
         int r0 = t * per;
         int r1 = Math.min(rows, r0 + per);

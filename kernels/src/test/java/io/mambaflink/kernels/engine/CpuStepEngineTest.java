@@ -171,6 +171,48 @@ class CpuStepEngineTest {
         }
     }
 
+    /**
+     * Batches smaller than the thread count split each large product by columns over the threads (a model of
+     * d_model 256: in_proj has 262,144 weights); outputs and states stay bit for bit those of one thread, over steps
+     * that mix column-split batches (up to 15 rows on 4 threads) with row-split ones (16 rows: four a thread).
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"mamba1", "mamba2"})
+    void columnSplitSmallBatchesGiveTheBitsOfOneThread(String arch) {
+        MambaModel model = io.mambaflink.kernels.RandomModel.create("mamba1".equals(arch)
+                ? io.mambaflink.kernels.RandomModel.mamba1Lm(256, 2, 16, 1000)
+                : io.mambaflink.kernels.RandomModel.mamba2Lm(256, 2, 32, 1, 1000), 7);
+        SplittableRandom rnd = new SplittableRandom(3);
+        try (StepEngine one = new CpuStepEngine(model, EngineOptions.cpu(16, 16, 1));
+                StepEngine four = new CpuStepEngine(model, EngineOptions.cpu(16, 16, 4))) {
+            StepBatch b1 = one.newBatch();
+            StepBatch b4 = four.newBatch();
+            int[] sizes = {1, 3, 16, 15, 5, 16, 2};
+            for (int step = 0; step < sizes.length; step++) {
+                b1.clear();
+                b4.clear();
+                for (int r = 0; r < sizes[step]; r++) {
+                    int token = rnd.nextInt(1000);
+                    b1.addToken(r, token);
+                    b4.addToken(r, token);
+                }
+                one.step(b1);
+                four.step(b4);
+                int n = sizes[step] * b1.outputDim();
+                assertThat(java.util.Arrays.copyOf(b4.outputs(), n)).as("%s step %d (%d rows)", arch, step, sizes[step])
+                        .containsExactly(java.util.Arrays.copyOf(b1.outputs(), n));
+            }
+            for (int slot = 0; slot < 16; slot++) {
+                StreamState s1 = new StreamState(model.layout());
+                StreamState s4 = new StreamState(model.layout());
+                one.store(slot, s1);
+                four.store(slot, s4);
+                assertThat(StateCodec.encode(s4, model.fingerprint())).as("%s slot %d state", arch, slot)
+                        .isEqualTo(StateCodec.encode(s1, model.fingerprint()));
+            }
+        }
+    }
+
     @Test
     void rejectsTokenOutsideVocabularyAndDuplicateSlots() {
         MambaModel model = Fixtures.model("mamba1-lm-tiny");
