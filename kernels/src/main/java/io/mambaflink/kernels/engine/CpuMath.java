@@ -30,12 +30,12 @@ final class CpuMath {
     /**
      * y[r, :] = bias + W x[r, :] for rows r in [0, rows), with W given transposed.
      *
-     * <p>Rows go in groups of four (then two, then one), inputs in pairs: each pass over a W^T row pair updates four
-     * accumulator rows, so one load of W serves four rows and each accumulator load and store two inputs. The
-     * accumulators are separate arrays, so C2 vectorizes the four updates of the inner loop (into one array at four
-     * offsets it cannot rule out overlap, and measured slower). Every row is computed by the same expression,
-     * acc += x[i] w[i] + x[i+1] w[i+1] over the pairs in order, whichever group it falls in, so a row's result does
-     * not depend on the batch it is in.
+     * <p>Rows go in groups of four (a last group of two or three padded with copies of its last row; a last single row
+     * alone), inputs in pairs: each pass over a W^T row pair updates four accumulator rows, so one load of W serves
+     * four rows and each accumulator load and store two inputs. The accumulators are separate arrays, so C2
+     * vectorizes the four updates of the inner loop (into one array at four offsets it cannot rule out overlap, and
+     * measured slower). Every row is computed by the same expression, acc += x[i] w[i] + x[i+1] w[i+1] over the pairs
+     * in order, whichever group it falls in, so a row's result does not depend on the batch it is in.
      *
      * @param wt   W^T (in, out)
      * @param bias (out) or null
@@ -56,13 +56,17 @@ final class CpuMath {
             int rows, float[] y, int yOff, int yStride, float[][] acc) {
         int n = c1 - c0;
         int r = 0;
-        for (; r + 4 <= rows; r += 4) {
-            rows4(wt, in, out, c0, n, bias, x, xOff + r * xStride, xStride, acc);
-            for (int j = 0; j < 4; j++) {
+        for (; r + 1 < rows; r += 4) {
+            // a group of four rows; a last group of two or three repeats its last row, whose copies are dropped (one
+            // more row of arithmetic instead of one more pass over W per row)
+            int last = rows - 1;
+            rows4(wt, in, out, c0, n, bias, x, xOff + r * xStride, xOff + Math.min(r + 1, last) * xStride,
+                    xOff + Math.min(r + 2, last) * xStride, xOff + Math.min(r + 3, last) * xStride, acc);
+            for (int j = 0; j < 4 && r + j < rows; j++) {
                 System.arraycopy(acc[j], 0, y, yOff + (r + j) * yStride + c0, n);
             }
         }
-        for (; r < rows; r++) {
+        if (r < rows) {
             row1(wt, in, out, c0, n, bias, x, xOff + r * xStride, acc[0]);
             System.arraycopy(acc[0], 0, y, yOff + r * yStride + c0, n);
         }
@@ -76,9 +80,9 @@ final class CpuMath {
         }
     }
 
-    /** acc[0..3][0, n) = columns [c0, c0 + n) of bias + W x for the four rows at xo, xo + xStride, ... */
-    private static void rows4(float[] wt, int in, int out, int c0, int n, float[] bias, float[] x, int xo, int xStride,
-            float[][] acc) {
+    /** acc[0..3][0, n) = columns [c0, c0 + n) of bias + W x for the four rows of x at x0 .. x3. */
+    private static void rows4(float[] wt, int in, int out, int c0, int n, float[] bias, float[] x, int x0, int x1, int x2,
+            int x3, float[][] acc) {
         float[] t0 = acc[0];
         float[] t1 = acc[1];
         float[] t2 = acc[2];
@@ -87,10 +91,6 @@ final class CpuMath {
         init(t1, bias, c0, n);
         init(t2, bias, c0, n);
         init(t3, bias, c0, n);
-        int x0 = xo;
-        int x1 = x0 + xStride;
-        int x2 = x1 + xStride;
-        int x3 = x2 + xStride;
         int i = 0;
         for (; i + 2 <= in; i += 2) {
             float a0 = x[x0 + i];

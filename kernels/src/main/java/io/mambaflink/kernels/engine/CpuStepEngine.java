@@ -59,6 +59,7 @@ public final class CpuStepEngine implements StepEngine {
     /** This step is small ({@link #columnSplitRows}): thread 0 runs its rows, the pool splits large products by columns. */
     private boolean columnSplit;
     private final ColumnProduct columnProduct = new ColumnProduct();
+    private final MixerJob mixerJob = new MixerJob();
     private final BatchChecker checker;
 
     /** Per-layer weights in the engine's layout. */
@@ -237,7 +238,7 @@ public final class CpuStepEngine implements StepEngine {
             float[] y, int yOff, int yStride) {
         if (columnSplit && (long) in * out >= COLUMN_SPLIT_MIN_WEIGHTS) {
             columnProduct.set(wt, in, out, bias, x, xOff, xStride, rows, y, yOff, yStride);
-            pool.columns(out, columnProduct);
+            pool.columns(out, 16, columnProduct); // 16 floats: one cache line of output per range bound
         } else {
             matmulT(wt, in, out, bias, x, xOff, xStride, rows, y, yOff, yStride, s.acc);
         }
@@ -308,17 +309,27 @@ public final class CpuStepEngine implements StepEngine {
                 rmsNorm(s.hidden, r * dModel, l.norm, 0, c.layerNormEps(), s.normed, r * dModel, dModel);
             }
             product(s, l.inProjT, dModel, c.inProjDim(), l.inProjBias, s.normed, 0, dModel, rows, s.proj, 0, c.inProjDim());
+            boolean m1 = c.arch() == Arch.MAMBA1;
             for (int r = 0; r < rows; r++) {
-                float[] state = slots[batch.slots()[r0 + r]];
-                if (c.arch() == Arch.MAMBA1) {
-                    mixer1Row(l, s, r, state, layout.convOffset(li), layout.ssmOffset(li));
-                } else {
-                    mixer2Row(l, s, r, state, layout.convOffset(li), layout.ssmOffset(li));
-                }
+                // the conv window: on x (Mamba-1: the first dInner of in_proj) or on xBC (Mamba-2: after z)
+                convRow(l, s, r, slots[batch.slots()[r0 + r]], layout.convOffset(li), r * c.inProjDim() + (m1 ? 0 : c.dInner()));
             }
-            if (c.arch() == Arch.MAMBA1) {
-                // (the Mamba-1 row pass leaves x_proj input in xc; finish x_proj → dt → SSM here for the whole chunk)
-                mixer1Ssm(l, s, r0, rows, batch, li);
+            if (m1) {
+                // x_proj over the chunk, then dt_proj, discretization and the state update per channel
+                product(s, l.xProjT, c.dInner(), dbcDim(), null, s.xc, 0, c.dInner(), rows, s.dbc, 0, dbcDim());
+            }
+            // the state update: channels (Mamba-1) or heads (Mamba-2) are independent, so a column-split step splits
+            // them over the pool too; each is computed the same either way
+            if (columnSplit) {
+                mixerJob.set(l, s, r0, rows, batch, li);
+                pool.columns(m1 ? c.dInner() : c.nHeads(), m1 ? 16 : 1, mixerJob);
+            } else {
+                ssm(l, s, s.dA, r0, rows, batch, li, 0, m1 ? c.dInner() : c.nHeads());
+            }
+            if (!m1) {
+                for (int r = 0; r < rows; r++) {
+                    mixer2Gate(l, s, r);
+                }
             }
             product(s, l.outProjT, c.dInner(), dModel, l.outProjBias, s.y, 0, c.dInner(), rows, s.out, 0, dModel);
             for (int k = 0, end = rows * dModel; k < end; k++) {
@@ -350,58 +361,67 @@ public final class CpuStepEngine implements StepEngine {
         }
     }
 
-    /** Mamba-1, per row: conv window on x (the first dInner of in_proj). */
-    private void mixer1Row(Layer l, Scratch s, int r, float[] state, int convOff, int ssmOff) {
-        convRow(l, s, r, state, convOff, r * c.inProjDim());
+    private int dbcDim() {
+        return c.dtRank() + 2 * c.dState();
     }
 
-    /** Mamba-1 for a chunk: x_proj, dt_proj + softplus, discretize, state update, C readout, D skip, gate by silu(z). */
-    private void mixer1Ssm(Layer l, Scratch s, int r0, int rows, StepBatch batch, int li) {
-        int dInner = c.dInner();
-        int dState = c.dState();
-        int dtRank = c.dtRank();
-        int dbcDim = dtRank + 2 * dState;
-        product(s, l.xProjT, dInner, dbcDim, null, s.xc, 0, dInner, rows, s.dbc, 0, dbcDim);
+    /**
+     * The state update of rows [r0, r0 + rows) of the chunk whose buffers are {@code s}, over channels [u0, u1)
+     * (Mamba-1) or heads [u0, u1) (Mamba-2); dA is the calling thread's (dState) scratch.
+     */
+    private void ssm(Layer l, Scratch s, float[] dA, int r0, int rows, StepBatch batch, int li, int u0, int u1) {
         int ssmOff = layout.ssmOffset(li);
         for (int r = 0; r < rows; r++) {
             float[] state = slots[batch.slots()[r0 + r]];
-            int dbc = r * dbcDim;
-            int bOff = dbc + dtRank;
-            int cOff = bOff + dState;
-            int z = r * c.inProjDim() + dInner;
-            for (int ch = 0; ch < dInner; ch++) {
-                // discretize: dt = softplus(dt_proj(dt_low_rank) + bias)
-                float dt = l.dtProjBias[ch];
-                for (int k = 0; k < dtRank; k++) {
-                    dt += l.dtProj[ch * dtRank + k] * s.dbc[dbc + k];
-                }
-                dt = softplus(dt);
-                float x = s.xc[r * dInner + ch];
-                float dtx = dt * x;
-                int h = ssmOff + ch * dState;
-                int a = ch * dState;
-                // state update: h = exp(A dt) h + dt B x; readout y = C h
-                for (int n = 0; n < dState; n++) {
-                    s.dA[n] = expNeg(l.a[a + n] * dt);
-                }
-                float y = 0f;
-                for (int n = 0; n < dState; n++) {
-                    float hv = state[h + n] * s.dA[n] + dtx * s.dbc[bOff + n];
-                    state[h + n] = hv;
-                    y += hv * s.dbc[cOff + n];
-                }
-                // skip and gate
-                y += l.d[ch] * x;
-                s.y[r * dInner + ch] = y * silu(s.proj[z + ch]);
+            if (c.arch() == Arch.MAMBA1) {
+                ssm1Row(l, s, dA, r, state, ssmOff, u0, u1);
+            } else {
+                ssm2Row(l, s, r, state, ssmOff, u0, u1);
             }
         }
     }
 
+    /** Mamba-1, one row, channels [ch0, ch1): dt_proj + softplus, discretize, state update, C readout, D skip, gate by silu(z). */
+    private void ssm1Row(Layer l, Scratch s, float[] dA, int r, float[] state, int ssmOff, int ch0, int ch1) {
+        int dInner = c.dInner();
+        int dState = c.dState();
+        int dtRank = c.dtRank();
+        int dbc = r * dbcDim();
+        int bOff = dbc + dtRank;
+        int cOff = bOff + dState;
+        int z = r * c.inProjDim() + dInner;
+        for (int ch = ch0; ch < ch1; ch++) {
+            // discretize: dt = softplus(dt_proj(dt_low_rank) + bias)
+            float dt = l.dtProjBias[ch];
+            for (int k = 0; k < dtRank; k++) {
+                dt += l.dtProj[ch * dtRank + k] * s.dbc[dbc + k];
+            }
+            dt = softplus(dt);
+            float x = s.xc[r * dInner + ch];
+            float dtx = dt * x;
+            int h = ssmOff + ch * dState;
+            int a = ch * dState;
+            // state update: h = exp(A dt) h + dt B x; readout y = C h
+            for (int n = 0; n < dState; n++) {
+                dA[n] = expNeg(l.a[a + n] * dt);
+            }
+            float y = 0f;
+            for (int n = 0; n < dState; n++) {
+                float hv = state[h + n] * dA[n] + dtx * s.dbc[bOff + n];
+                state[h + n] = hv;
+                y += hv * s.dbc[cOff + n];
+            }
+            // skip and gate
+            y += l.d[ch] * x;
+            s.y[r * dInner + ch] = y * silu(s.proj[z + ch]);
+        }
+    }
+
     /**
-     * Mamba-2, per row: conv window on xBC, dt = softplus(dt + dt_bias) clamped to time_step_limit, per-head decay,
-     * state update, C readout, D skip, gated RMSNorm per group.
+     * Mamba-2, one row, heads [h0, h1) (after the conv on xBC): dt = softplus(dt + dt_bias) clamped to
+     * time_step_limit, per-head decay, state update, C readout, D skip. {@link #mixer2Gate} follows.
      */
-    private void mixer2Row(Layer l, Scratch s, int r, float[] state, int convOff, int ssmOff) {
+    private void ssm2Row(Layer l, Scratch s, int r, float[] state, int ssmOff, int h0, int h1) {
         int dInner = c.dInner();
         int dState = c.dState();
         int nHeads = c.nHeads();
@@ -409,15 +429,13 @@ public final class CpuStepEngine implements StepEngine {
         int nGroups = c.nGroups();
         int p = r * c.inProjDim();
         // in_proj split: z (dInner), xBC (convDim), dt (nHeads)
-        int zOff = p;
-        convRow(l, s, r, state, convOff, p + dInner);
         int dtOff = p + dInner + c.convDim();
         int xo = r * c.convDim();
         int bOff = xo + dInner;
         int cOff = bOff + nGroups * dState;
         int headsPerGroup = nHeads / nGroups;
         int yo = r * dInner;
-        for (int h = 0; h < nHeads; h++) {
+        for (int h = h0; h < h1; h++) {
             // discretize
             float dt = softplus(s.proj[dtOff + h] + l.dtBias[h]);
             dt = Math.min(Math.max(dt, c.timeStepMin()), c.timeStepMax());
@@ -439,14 +457,44 @@ public final class CpuStepEngine implements StepEngine {
                 s.y[yo + h * headDim + hp] = y + l.d[h] * x;
             }
         }
-        // gate, then RMSNorm per group of dInner / nGroups channels (the original definition)
+    }
+
+    /** Mamba-2, one row: gate by silu(z), then RMSNorm per group of dInner / nGroups channels (the original definition). */
+    private void mixer2Gate(Layer l, Scratch s, int r) {
+        int dInner = c.dInner();
+        int zOff = r * c.inProjDim();
+        int yo = r * dInner;
         for (int k = 0; k < dInner; k++) {
             s.y[yo + k] *= silu(s.proj[zOff + k]);
         }
-        int groupSize = dInner / nGroups;
-        for (int g = 0; g < nGroups; g++) {
+        int groupSize = dInner / c.nGroups();
+        for (int g = 0; g < c.nGroups(); g++) {
             int go = yo + g * groupSize;
             rmsNorm(s.y, go, l.gatedNorm, g * groupSize, c.layerNormEps(), s.y, go, groupSize);
+        }
+    }
+
+    /** The one state-update job of a column-split step: channel or head ranges of the chunk's rows, per thread. */
+    private final class MixerJob implements WorkerPool.Columns {
+        private Layer l;
+        private Scratch s;
+        private int r0;
+        private int rows;
+        private StepBatch batch;
+        private int li;
+
+        void set(Layer l, Scratch s, int r0, int rows, StepBatch batch, int li) {
+            this.l = l;
+            this.s = s;
+            this.r0 = r0;
+            this.rows = rows;
+            this.batch = batch;
+            this.li = li;
+        }
+
+        @Override
+        public void run(int t, int u0, int u1) {
+            ssm(l, s, scratch[t].dA, r0, rows, batch, li, u0, u1);
         }
     }
 

@@ -21,8 +21,6 @@ final class WorkerPool implements AutoCloseable {
     }
 
     private static final int SPINS = 2000;
-    /** Column ranges are multiples of this many floats (a 64-byte cache line), so no two threads write one line. */
-    private static final int COLUMN_ALIGN = 16;
 
     private final Chunk chunk;
     private final Thread[] workers;
@@ -35,6 +33,7 @@ final class WorkerPool implements AutoCloseable {
     private int rows;
     private Columns columns; // non-null while a column dispatch runs
     private int width;
+    private int align;
     private int active;
 
     WorkerPool(int threads, Chunk chunk) {
@@ -66,17 +65,19 @@ final class WorkerPool implements AutoCloseable {
     }
 
     /**
-     * Runs {@code job} over column ranges of [0, width) on every thread (at most one range of {@link #COLUMN_ALIGN}
-     * multiples each) and returns when all are done. Called between row dispatches, never during one.
+     * Runs {@code job} over ranges of [0, width) on every thread (at most one range each, its bounds multiples of
+     * {@code align}: 16 floats keep two threads off one 64-byte line of output) and returns when all are done. Called
+     * between row dispatches, never during one.
      */
-    void columns(int width, Columns job) {
-        int threads = Math.min(workers.length + 1, (width + COLUMN_ALIGN - 1) / COLUMN_ALIGN);
+    void columns(int width, int align, Columns job) {
+        int threads = Math.min(workers.length + 1, (width + align - 1) / align);
         if (threads <= 1) {
             job.run(0, 0, width);
             return;
         }
         this.columns = job;
         this.width = width;
+        this.align = align;
         try {
             dispatch(threads);
         } finally {
@@ -90,7 +91,7 @@ final class WorkerPool implements AutoCloseable {
         this.caller = Thread.currentThread();
         // Every worker takes part in every generation, idle ones with an empty share, so none can lag into the next.
         pending.set(workers.length);
-        generation++; // volatile write publishes batch, rows, columns, width and active
+        generation++; // volatile write publishes batch, rows, columns, width, align and active
         for (int i = 0; i < workers.length; i++) {
             LockSupport.unpark(workers[i]);
         }
@@ -123,7 +124,7 @@ final class WorkerPool implements AutoCloseable {
     private void runShare(int t) {
         Columns job = columns;
         if (job != null) {
-            int per = ((width + active - 1) / active + COLUMN_ALIGN - 1) / COLUMN_ALIGN * COLUMN_ALIGN;
+            int per = ((width + active - 1) / active + align - 1) / align * align;
             int c0 = t * per;
             int c1 = Math.min(width, c0 + per);
             if (c0 < c1) {
