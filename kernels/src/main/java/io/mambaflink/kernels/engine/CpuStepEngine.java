@@ -54,8 +54,12 @@ public final class CpuStepEngine implements StepEngine {
      * fewer rows than threads; smaller ones are not worth a dispatch (~10 us to wake the workers).
      */
     private static final long COLUMN_SPLIT_MIN_WEIGHTS = 1 << 18;
+    /** In a column-split step, products from this many weights split too (Mamba-1's x_proj: 123K at d_model 768). */
+    private static final long PRODUCT_SPLIT_MIN_WEIGHTS = 1 << 14;
     /** True when the model's products are large enough to split by columns (see {@link #COLUMN_SPLIT_MIN_WEIGHTS}). */
     private final boolean columnSplitModel;
+    /** Steps of up to this many rows are column-split ({@link #columnSplitRows(int)}); 0 when the model is not. */
+    private final int columnSplitRows;
     /** This step is small ({@link #columnSplitRows}): thread 0 runs its rows, the pool splits large products by columns. */
     private boolean columnSplit;
     private final ColumnProduct columnProduct = new ColumnProduct();
@@ -138,11 +142,12 @@ public final class CpuStepEngine implements StepEngine {
         // a model with large products keeps every thread, for batches smaller than the pool (split by columns)
         this.columnSplitModel = (long) c.inProjDim() * c.dModel() >= COLUMN_SPLIT_MIN_WEIGHTS && options.threads() > 1;
         int threads = columnSplitModel ? options.threads() : Math.min(options.threads(), maxBatch);
+        this.columnSplitRows = columnSplitModel ? columnSplitRows(threads) : 0;
         int rowsPerThread = (maxBatch + threads - 1) / threads;
         this.scratch = new Scratch[threads];
         for (int t = 0; t < threads; t++) {
             // thread 0 runs every row of a column-split batch
-            int rows = t == 0 && columnSplitModel ? Math.max(rowsPerThread, Math.min(maxBatch, columnSplitRows(threads))) : rowsPerThread;
+            int rows = t == 0 && columnSplitModel ? Math.max(rowsPerThread, Math.min(maxBatch, columnSplitRows)) : rowsPerThread;
             scratch[t] = new Scratch(c, rows);
         }
         this.pool = new WorkerPool(threads, this::runChunk);
@@ -218,7 +223,7 @@ public final class CpuStepEngine implements StepEngine {
             return;
         }
         checker.check(batch);
-        columnSplit = columnSplitModel && n <= columnSplitRows(pool.threads());
+        columnSplit = columnSplitModel && n <= columnSplitRows;
         if (columnSplit) {
             runChunk(0, batch, 0, n);
         } else {
@@ -231,12 +236,12 @@ public final class CpuStepEngine implements StepEngine {
 
     /**
      * y = bias + W x for the chunk's rows ({@link CpuMath#matmulT}); in a column-split step, a product of at least
-     * {@link #COLUMN_SPLIT_MIN_WEIGHTS} weights runs over the whole pool, each thread a range of output columns (the
+     * {@link #PRODUCT_SPLIT_MIN_WEIGHTS} weights runs over the whole pool, each thread a range of output columns (the
      * same bits as one thread: each element is computed the same way).
      */
     private void product(Scratch s, float[] wt, int in, int out, float[] bias, float[] x, int xOff, int xStride, int rows,
             float[] y, int yOff, int yStride) {
-        if (columnSplit && (long) in * out >= COLUMN_SPLIT_MIN_WEIGHTS) {
+        if (columnSplit && (long) in * out >= PRODUCT_SPLIT_MIN_WEIGHTS) {
             columnProduct.set(wt, in, out, bias, x, xOff, xStride, rows, y, yOff, yStride);
             pool.columns(out, 16, columnProduct); // 16 floats: one cache line of output per range bound
         } else {
@@ -248,9 +253,10 @@ public final class CpuStepEngine implements StepEngine {
      * Batches of up to this many rows split products by columns: below a group of four rows per thread, a row split
      * would stream every weight once per thread for fewer than four rows, where a column split streams each weight
      * once for up to four rows; from there both move the same bytes per thread and rows split the rest of the step too.
+     * {@code -Dmambaflink.cpu.column-split-rows=N} sets another limit (0: never), for comparisons.
      */
     private static int columnSplitRows(int threads) {
-        return CpuMath.ROW_GROUP * threads - 1;
+        return Integer.getInteger("mambaflink.cpu.column-split-rows", CpuMath.ROW_GROUP * threads - 1);
     }
 
     /** The one column job of a column-split step, its operands set before each dispatch (no allocation per step). */
@@ -310,9 +316,12 @@ public final class CpuStepEngine implements StepEngine {
             }
             product(s, l.inProjT, dModel, c.inProjDim(), l.inProjBias, s.normed, 0, dModel, rows, s.proj, 0, c.inProjDim());
             boolean m1 = c.arch() == Arch.MAMBA1;
-            for (int r = 0; r < rows; r++) {
-                // the conv window: on x (Mamba-1: the first dInner of in_proj) or on xBC (Mamba-2: after z)
-                convRow(l, s, r, slots[batch.slots()[r0 + r]], layout.convOffset(li), r * c.inProjDim() + (m1 ? 0 : c.dInner()));
+            // the conv window: on x (Mamba-1: the first dInner of in_proj) or on xBC (Mamba-2: after z), per channel
+            if (columnSplit) {
+                mixerJob.set(true, l, s, r0, rows, batch, li);
+                pool.columns(c.convDim(), 16, mixerJob);
+            } else {
+                conv(l, s, r0, rows, batch, li, 0, c.convDim());
             }
             if (m1) {
                 // x_proj over the chunk, then dt_proj, discretization and the state update per channel
@@ -321,7 +330,7 @@ public final class CpuStepEngine implements StepEngine {
             // the state update: channels (Mamba-1) or heads (Mamba-2) are independent, so a column-split step splits
             // them over the pool too; each is computed the same either way
             if (columnSplit) {
-                mixerJob.set(l, s, r0, rows, batch, li);
+                mixerJob.set(false, l, s, r0, rows, batch, li);
                 pool.columns(m1 ? c.dInner() : c.nHeads(), m1 ? 16 : 1, mixerJob);
             } else {
                 ssm(l, s, s.dA, r0, rows, batch, li, 0, m1 ? c.dInner() : c.nHeads());
@@ -344,20 +353,28 @@ public final class CpuStepEngine implements StepEngine {
         product(s, headT, dModel, outDim, headBias, s.normed, 0, dModel, rows, batch.outputs(), r0 * outDim, outDim);
     }
 
-    /** conv window: shift in the newest column, depthwise causal conv, silu. Writes xc[r, 0 .. convDim). */
-    private void convRow(Layer l, Scratch s, int r, float[] state, int convOff, int projOff) {
+    /**
+     * The conv step of rows [r0, r0 + rows), channels [ch0, ch1): shift in the newest column of each window, depthwise
+     * causal conv, silu; writes xc[r, ch0 .. ch1).
+     */
+    private void conv(Layer l, Scratch s, int r0, int rows, StepBatch batch, int li, int ch0, int ch1) {
         int convDim = c.convDim();
         int k = c.dConv();
-        int xo = r * convDim;
-        for (int ch = 0; ch < convDim; ch++) {
-            int w = convOff + ch * k;
-            System.arraycopy(state, w + 1, state, w, k - 1);
-            state[w + k - 1] = s.proj[projOff + ch];
-            float acc = l.convBias == null ? 0f : l.convBias[ch];
-            for (int j = 0; j < k; j++) {
-                acc += state[w + j] * l.conv[ch * k + j];
+        int convOff = layout.convOffset(li);
+        for (int r = 0; r < rows; r++) {
+            float[] state = slots[batch.slots()[r0 + r]];
+            int projOff = r * c.inProjDim() + (c.arch() == Arch.MAMBA1 ? 0 : c.dInner());
+            int xo = r * convDim;
+            for (int ch = ch0; ch < ch1; ch++) {
+                int w = convOff + ch * k;
+                System.arraycopy(state, w + 1, state, w, k - 1);
+                state[w + k - 1] = s.proj[projOff + ch];
+                float acc = l.convBias == null ? 0f : l.convBias[ch];
+                for (int j = 0; j < k; j++) {
+                    acc += state[w + j] * l.conv[ch * k + j];
+                }
+                s.xc[xo + ch] = silu(acc);
             }
-            s.xc[xo + ch] = silu(acc);
         }
     }
 
@@ -474,8 +491,9 @@ public final class CpuStepEngine implements StepEngine {
         }
     }
 
-    /** The one state-update job of a column-split step: channel or head ranges of the chunk's rows, per thread. */
+    /** The mixer job of a column-split step: the conv or the state update, channel or head ranges of all its rows. */
     private final class MixerJob implements WorkerPool.Columns {
+        private boolean conv;
         private Layer l;
         private Scratch s;
         private int r0;
@@ -483,7 +501,8 @@ public final class CpuStepEngine implements StepEngine {
         private StepBatch batch;
         private int li;
 
-        void set(Layer l, Scratch s, int r0, int rows, StepBatch batch, int li) {
+        void set(boolean conv, Layer l, Scratch s, int r0, int rows, StepBatch batch, int li) {
+            this.conv = conv;
             this.l = l;
             this.s = s;
             this.r0 = r0;
@@ -494,7 +513,11 @@ public final class CpuStepEngine implements StepEngine {
 
         @Override
         public void run(int t, int u0, int u1) {
-            ssm(l, s, scratch[t].dA, r0, rows, batch, li, u0, u1);
+            if (conv) {
+                conv(l, s, r0, rows, batch, li, u0, u1);
+            } else {
+                ssm(l, s, scratch[t].dA, r0, rows, batch, li, u0, u1);
+            }
         }
     }
 
