@@ -22,8 +22,10 @@ import java.util.Arrays;
  *
  * <p>Each thread takes a contiguous chunk of the batch and runs it layer by layer, so every weight matrix is streamed
  * once per chunk rather than once per row. Matmuls use transposed weights, four rows at a time (so each weight loaded
- * serves four rows), in loops C2 vectorizes. The step
- * follows {@code mamba_ssm} {@code Mamba.step} and {@code Mamba2.step}.
+ * serves four rows), in loops C2 vectorizes. Small batches of a large model split the other way (column-split steps):
+ * the calling thread runs every row, and each product, conv and state update is split over the threads by output
+ * columns, channels or heads, with the same bits. The step follows {@code mamba_ssm} {@code Mamba.step} and
+ * {@code Mamba2.step}.
  */
 public final class CpuStepEngine implements StepEngine {
     private final MambaModel model;
@@ -50,8 +52,9 @@ public final class CpuStepEngine implements StepEngine {
     private final Scratch[] scratch;
     private final WorkerPool pool;
     /**
-     * Products with at least this many weights (1 MB of float32) are split by columns over the pool when a batch has
-     * fewer rows than threads; smaller ones are not worth a dispatch (~10 us to wake the workers).
+     * Models whose in_proj has at least this many weights (1 MB of float32) take column-split steps for small batches
+     * ({@link #columnSplitRows(int)}); in smaller ones the dispatches (a wake-up of every worker, ~4 a layer) would
+     * cost more than they save.
      */
     private static final long COLUMN_SPLIT_MIN_WEIGHTS = 1 << 18;
     /** Steps of more rows than this split by rows even where a column split would move fewer bytes (see below). */
