@@ -57,8 +57,6 @@ public final class CpuStepEngine implements StepEngine {
      * cost more than they save.
      */
     private static final long COLUMN_SPLIT_MIN_WEIGHTS = 1 << 18;
-    /** Steps of more rows than this split by rows even where a column split would move fewer bytes (see below). */
-    private static final int COLUMN_SPLIT_MAX_ROWS = 8;
     /** In a column-split step, products from this many weights split too (Mamba-1's x_proj: 123K at d_model 768). */
     private static final long PRODUCT_SPLIT_MIN_WEIGHTS = 1 << 14;
     /** True when the model's products are large enough to split by columns (see {@link #COLUMN_SPLIT_MIN_WEIGHTS}). */
@@ -257,14 +255,13 @@ public final class CpuStepEngine implements StepEngine {
     /**
      * Batches of up to this many rows split products by columns: below a group of four rows per thread, a row split
      * streams every weight once per thread for fewer than four rows, where a column split streams each weight once for
-     * up to four rows. But a column-split step dispatches ~4 jobs per layer to every thread, and on 16 threads
-     * (the H100 host, m1-768) it measured ahead up to 8 rows (2-3x at 1 and 4 rows) and behind at 16 (0.7-0.8x),
-     * hence at most {@link #COLUMN_SPLIT_MAX_ROWS}; on 2 threads it measured ahead through 7.
-     * {@code -Dmambaflink.cpu.column-split-rows=N} sets another limit (0: never), for comparisons.
+     * up to four rows (and each thread's slice of a product stays in its cache across the row groups). Measured on 16
+     * threads (the H100 host, m1-768, engine alone; workers spinning briefly before they park): ahead of the row split
+     * at 1, 8, 16 and 32 rows (~6x, ~2x, 1.05-1.24x, 1.3-1.7x). {@code -Dmambaflink.cpu.column-split-rows=N} sets
+     * another limit (0: never), for comparisons.
      */
     private static int columnSplitRows(int threads) {
-        return Integer.getInteger("mambaflink.cpu.column-split-rows",
-                Math.min(CpuMath.ROW_GROUP * threads - 1, COLUMN_SPLIT_MAX_ROWS));
+        return Integer.getInteger("mambaflink.cpu.column-split-rows", CpuMath.ROW_GROUP * threads - 1);
     }
 
     /** The one column job of a column-split step, its operands set before each dispatch (no allocation per step). */
