@@ -65,13 +65,13 @@ public final class CudaDevice {
     private CudaDevice(int ordinal) {
         this.ordinal = ordinal;
         CUdevice device = new CUdevice();
-        byte[] nameBytes = new byte[256];
+        String deviceName;
         int[] sm = new int[1];
         int[] major = new int[1];
         int[] minor = new int[1];
         try {
             JCudaDriver.cuDeviceGet(device, ordinal);
-            JCudaDriver.cuDeviceGetName(nameBytes, nameBytes.length, device);
+            deviceName = CudaSupport.deviceName(device);
             JCudaDriver.cuDeviceGetAttribute(sm, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
             JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
             JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
@@ -90,11 +90,7 @@ public final class CudaDevice {
             throw Cu.fail("cuModuleLoadData", resource + " on device " + ordinal, e);
         }
         this.wgmma = sm90a != null;
-        int len = 0;
-        while (len < nameBytes.length && nameBytes[len] != 0) {
-            len++;
-        }
-        this.name = new String(nameBytes, 0, len, java.nio.charset.StandardCharsets.US_ASCII);
+        this.name = deviceName;
         this.multiprocessors = sm[0];
         this.computeMajor = major[0];
     }

@@ -271,10 +271,9 @@ public final class CudaStepEngine implements StepEngine {
             alloc[k++] = y = alloc("ssm output", ws.y);
             alloc[k++] = xHi = ws.half > 0 ? alloc("activations, bf16 hi", ws.half) : null;
             alloc[k++] = xLo = ws.half > 0 ? alloc("activations, bf16 lo", ws.half) : null;
-            int b = maxBatch;
             ch = Cu.allocHost("control block", 4L * ctrlInts());
-            fh = Cu.allocHost("features", 4L * b * c.inputDim());
-            oh = Cu.allocHost("outputs", 4L * b * c.outputDim());
+            fh = Cu.allocHost("features", 4L * ws.features);
+            oh = Cu.allocHost("outputs", 4L * ws.out);
             Cu.zeroAsync("state pool", states.ptr(), states.floats(), stream);
             Cu.sync("zeroing the state pool", stream);
             oc = directOutputs(maxBatch) ? new OutputCopier(outputThreads()) : null;

@@ -96,7 +96,11 @@ public final class CudaSupport {
             unsupported = new String[deviceCount];
             int usable = 0;
             for (int i = 0; i < deviceCount; i++) {
-                unsupported[i] = unsupportedCapability(describe(i), attribute(i, true), attribute(i, false));
+                CUdevice d = new CUdevice();
+                JCudaDriver.cuDeviceGet(d, i);
+                unsupported[i] = unsupportedCapability("device " + i + " (" + deviceName(d) + ")",
+                        attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                        attribute(d, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
                 usable += unsupported[i] == null ? 1 : 0;
             }
             if (usable == 0) {
@@ -112,25 +116,20 @@ public final class CudaSupport {
         }
     }
 
-    /** "device N (name)", from the driver without opening a context. */
-    private static String describe(int ordinal) {
-        CUdevice d = new CUdevice();
-        JCudaDriver.cuDeviceGet(d, ordinal);
+    /** The driver's name for a device (no context needed). */
+    static String deviceName(CUdevice d) {
         byte[] name = new byte[256];
         JCudaDriver.cuDeviceGetName(name, name.length, d);
         int len = 0;
         while (len < name.length && name[len] != 0) {
             len++;
         }
-        return "device " + ordinal + " (" + new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII) + ")";
+        return new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII);
     }
 
-    private static int attribute(int ordinal, boolean major) {
-        CUdevice d = new CUdevice();
-        JCudaDriver.cuDeviceGet(d, ordinal);
+    private static int attribute(CUdevice d, int attribute) {
         int[] v = new int[1];
-        JCudaDriver.cuDeviceGetAttribute(v, major ? CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
-                : CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
+        JCudaDriver.cuDeviceGetAttribute(v, attribute, d);
         return v[0];
     }
 

@@ -55,11 +55,11 @@ final class CpuMath {
     static void matmulCols(float[] wt, int in, int out, int c0, int c1, float[] bias, float[] x, int xOff, int xStride,
             int rows, float[] y, int yOff, int yStride, float[][] acc) {
         int n = c1 - c0;
+        int last = rows - 1;
         int r = 0;
         for (; r + 1 < rows; r += 4) {
             // a group of four rows; a last group of two or three repeats its last row, whose copies are dropped (one
             // more row of arithmetic instead of one more pass over W per row)
-            int last = rows - 1;
             rows4(wt, in, out, c0, n, bias, x, xOff + r * xStride, xOff + Math.min(r + 1, last) * xStride,
                     xOff + Math.min(r + 2, last) * xStride, xOff + Math.min(r + 3, last) * xStride, acc);
             for (int j = 0; j < 4 && r + j < rows; j++) {

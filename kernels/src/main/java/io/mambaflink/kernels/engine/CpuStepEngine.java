@@ -59,9 +59,10 @@ public final class CpuStepEngine implements StepEngine {
     private static final long COLUMN_SPLIT_MIN_WEIGHTS = 1 << 18;
     /** In a column-split step, products from this many weights split too (Mamba-1's x_proj: 123K at d_model 768). */
     private static final long PRODUCT_SPLIT_MIN_WEIGHTS = 1 << 14;
-    /** True when the model's products are large enough to split by columns (see {@link #COLUMN_SPLIT_MIN_WEIGHTS}). */
-    private final boolean columnSplitModel;
-    /** Steps of up to this many rows are column-split ({@link #columnSplitRows(int)}); 0 when the model is not. */
+    /**
+     * Steps of up to this many rows are column-split ({@link #columnSplitRows(int)}); 0 when the model's products are
+     * too small for it (see {@link #COLUMN_SPLIT_MIN_WEIGHTS}) or there is one thread.
+     */
     private final int columnSplitRows;
     /** This step is small ({@link #columnSplitRows}): thread 0 runs its rows, the pool splits large products by columns. */
     private boolean columnSplit;
@@ -143,7 +144,7 @@ public final class CpuStepEngine implements StepEngine {
             this.inputProjBias = w.inputProjBias();
         }
         // a model with large products keeps every thread, for batches smaller than the pool (split by columns)
-        this.columnSplitModel = (long) c.inProjDim() * c.dModel() >= COLUMN_SPLIT_MIN_WEIGHTS && options.threads() > 1;
+        boolean columnSplitModel = (long) c.inProjDim() * c.dModel() >= COLUMN_SPLIT_MIN_WEIGHTS && options.threads() > 1;
         int threads = columnSplitModel ? options.threads() : Math.min(options.threads(), maxBatch);
         this.columnSplitRows = columnSplitModel ? columnSplitRows(threads) : 0;
         int rowsPerThread = (maxBatch + threads - 1) / threads;
@@ -226,7 +227,7 @@ public final class CpuStepEngine implements StepEngine {
             return;
         }
         checker.check(batch);
-        columnSplit = columnSplitModel && n <= columnSplitRows;
+        columnSplit = n <= columnSplitRows;
         if (columnSplit) {
             runChunk(0, batch, 0, n);
         } else {
