@@ -163,48 +163,89 @@ final class CpuMath {
         }
     }
 
-    static float silu(float v) {
-        return v / (1f + expf(-v));
-    }
+    /*
+     * The activations below work on arrays: one scalar call per element (a branch, a float-to-int conversion) kept C2
+     * from vectorizing them, and in small models (d_model 32-64, d_state 8) the state update's exp(A dt) alone was a
+     * third of a step. Each runs as short, branch-free loops over scratch arrays at offset 0, which C2 vectorizes
+     * (measured on this 2-core AVX-512 box, Java 17: ~0.8 ns against ~2.5-3 ns an element for exp). Each element is
+     * computed by the same expression whatever n is, so a result does not depend on how a row's channels are split.
+     */
 
-    /** torch.nn.functional.softplus with its default threshold of 20: log(1 + e^v), computed as max(v, 0) + log1p(e^-|v|). */
-    static float softplus(float v) {
-        if (v > 20f) {
-            return v;
-        }
-        float u = expf(-Math.abs(v));
-        // log1p(u) for u in (0, 1]: the double log keeps ~1e-9 relative accuracy down to u ~ 1e-7, and below that
-        // log1p(u) = u - u^2/2 to float precision.
-        float l = u < 1e-4f ? u - 0.5f * u * u : (float) Math.log(1.0 + u);
-        return Math.max(v, 0f) + l;
-    }
+    private static final float LOG2E = 1.44269504f;
+    /** 1.5 * 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to an integer. */
+    private static final float ROUND = 12582912f;
+    /** The float bits of ROUND, whose low mantissa bits then hold the rounded integer. */
+    private static final int ROUND_BITS = 0x4B400000;
 
-    /** e^v in float: clamps to [-87, 88], then the same reduction and polynomial as {@link #expNeg}. */
-    static float expf(float v) {
-        if (v > 88f) {
-            return Float.POSITIVE_INFINITY;
+    /**
+     * v[i] = e^v[i] for i in [0, n), in place: inputs clamped to [-88, 88], so e^88 = 1.65e38 at the top and exactly 0
+     * below about -87.7 (2^-127 would not be a normal float); NaN stays NaN. Range reduction by ln 2 (ln 2 in two
+     * parts) and a degree-6 polynomial on [-ln2/2, ln2/2]: within 2.3e-7 relative of Math.exp. {@code m}: n floats of
+     * scratch.
+     */
+    static void exp(float[] v, int n, float[] m) {
+        for (int i = 0; i < n; i++) {
+            v[i] = Math.min(Math.max(v[i], -88f), 88f);
         }
-        return expNeg(v);
+        for (int i = 0; i < n; i++) {
+            float x = v[i];
+            float rounded = x * LOG2E + ROUND; // k = round(x / ln 2), kept in the low bits
+            float k = rounded - ROUND;
+            float r = x - k * 0.693145752f - k * 1.42860677e-6f;
+            float p = 1.3888949e-3f;
+            p = p * r + 8.3333377e-3f;
+            p = p * r + 4.1666638e-2f;
+            p = p * r + 1.6666667e-1f;
+            p = p * r + 0.5f;
+            p = p * r + 1f;
+            p = p * r + 1f;
+            v[i] = p;
+            m[i] = rounded;
+        }
+        for (int i = 0; i < n; i++) {
+            // 2^k as float bits: (k + 127) << 23, where k = bits(rounded) - ROUND_BITS; k = -127 gives +0
+            v[i] *= Float.intBitsToFloat((Float.floatToRawIntBits(m[i]) + (127 - ROUND_BITS)) << 23);
+        }
     }
 
     /**
-     * e^v for v <= 88 (the SSM decay A * dt is always <= 0): range reduction by ln 2 and a degree-6 polynomial,
-     * within a few ulp of Math.exp on [-87, 88], and 0 below -87.
+     * y[yo + i] = silu(x[xo + i]) = x / (1 + e^-x) for i in [0, n); y may be x at the same offset. {@code t}, {@code m}:
+     * n floats of scratch each.
      */
-    static float expNeg(float v) {
-        if (v < -87f) {
-            return 0f;
+    static void silu(float[] x, int xo, float[] y, int yo, int n, float[] t, float[] m) {
+        for (int i = 0; i < n; i++) {
+            t[i] = -x[xo + i];
         }
-        // round to nearest by the 1.5 * 2^23 trick: Math.round(float) is not intrinsified and dominated the SSM loop
-        float n = (v * 1.44269504f + 12582912f) - 12582912f;
-        float r = v - n * 0.693145752f - n * 1.42860677e-6f;
-        float p = 1.3888949e-3f;
-        p = p * r + 8.3333377e-3f;
-        p = p * r + 4.1666638e-2f;
-        p = p * r + 1.6666667e-1f;
-        p = p * r + 0.5f;
-        p = p * r + 1f;
-        p = p * r + 1f;
-        return p * Float.intBitsToFloat(((int) n + 127) << 23);
+        exp(t, n, m);
+        for (int i = 0; i < n; i++) {
+            y[yo + i] = x[xo + i] / (1f + t[i]);
+        }
+    }
+
+    /**
+     * v[i] = softplus(v[i]) for i in [0, n), in place: torch.nn.functional.softplus, log(1 + e^v), as max(v, 0) +
+     * log1p(e^-|v|), with log1p(u) = 2 atanh(u / (2 + u)) by its series to s^15 (s <= 1/3, so the next term is below
+     * 4e-9 relative): within 2.8e-7 relative of the double result. Above torch's threshold of 20 the log1p term is below
+     * half an ulp of v, so the result is v there, as torch's. {@code u}, {@code m}: n floats of scratch each.
+     */
+    static void softplus(float[] v, int n, float[] u, float[] m) {
+        for (int i = 0; i < n; i++) {
+            u[i] = -Math.abs(v[i]);
+        }
+        exp(u, n, m);
+        for (int i = 0; i < n; i++) {
+            float e = u[i];
+            float s = e / (2f + e);
+            float s2 = s * s;
+            float q = 1f / 15f;
+            q = q * s2 + 1f / 13f;
+            q = q * s2 + 1f / 11f;
+            q = q * s2 + 1f / 9f;
+            q = q * s2 + 1f / 7f;
+            q = q * s2 + 1f / 5f;
+            q = q * s2 + 1f / 3f;
+            q = q * s2 + 1f;
+            v[i] = Math.max(v[i], 0f) + 2f * s * q;
+        }
     }
 }

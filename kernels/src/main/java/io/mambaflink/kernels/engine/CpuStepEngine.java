@@ -1,10 +1,8 @@
 package io.mambaflink.kernels.engine;
 
-import static io.mambaflink.kernels.engine.CpuMath.expNeg;
 import static io.mambaflink.kernels.engine.CpuMath.matmulT;
 import static io.mambaflink.kernels.engine.CpuMath.rmsNorm;
 import static io.mambaflink.kernels.engine.CpuMath.silu;
-import static io.mambaflink.kernels.engine.CpuMath.softplus;
 import static io.mambaflink.kernels.engine.CpuMath.transpose;
 
 import io.mambaflink.kernels.Arch;
@@ -96,7 +94,12 @@ public final class CpuStepEngine implements StepEngine {
         final float[] dbc; // (rows, dtRank + 2 * dState)  Mamba-1
         final float[] y; // (rows, dInner)
         final float[] out; // (rows, dModel)
-        final float[] dA; // (dState) per-channel decay, Mamba-1
+        // this thread's scratch for the state update and the activations (CpuMath.exp, silu, softplus)
+        final float[] dt; // (dInner) Mamba-1 dt per channel; (nHeads) Mamba-2 dt per head
+        final float[] decay; // Mamba-1 (dInner, dState) exp(A dt); Mamba-2 (nHeads)
+        final float[] t; // (widest activation run: convDim, dInner) activations' scratch
+        final float[] g; // (dInner) silu(z) of the gate
+        final float[] m; // (the larger of decay and t) CpuMath.exp's scratch
         final float[][] acc; // (ROW_GROUP, widest matmul output) matmul accumulators
 
         Scratch(MambaConfig c, int rows) {
@@ -107,7 +110,12 @@ public final class CpuStepEngine implements StepEngine {
             dbc = new float[c.arch() == Arch.MAMBA1 ? rows * (c.dtRank() + 2 * c.dState()) : 0];
             y = new float[rows * c.dInner()];
             out = new float[rows * c.dModel()];
-            dA = new float[c.dState()];
+            boolean m1 = c.arch() == Arch.MAMBA1;
+            dt = new float[m1 ? c.dInner() : c.nHeads()];
+            decay = new float[m1 ? c.dInner() * c.dState() : c.nHeads()];
+            t = new float[Math.max(c.convDim(), c.dInner())];
+            g = new float[c.dInner()];
+            m = new float[Math.max(decay.length, t.length)];
             int dbcDim = c.arch() == Arch.MAMBA1 ? c.dtRank() + 2 * c.dState() : 0;
             acc = CpuMath.accumulators(Math.max(Math.max(c.dModel(), c.inProjDim()), Math.max(dbcDim, c.outputDim())));
         }
@@ -327,7 +335,7 @@ public final class CpuStepEngine implements StepEngine {
                 mixerJob.set(true, l, s, r0, rows, batch, li);
                 pool.columns(c.convDim(), 16, mixerJob);
             } else {
-                conv(l, s, r0, rows, batch, li, 0, c.convDim());
+                conv(l, s, s, r0, rows, batch, li, 0, c.convDim());
             }
             if (m1) {
                 // x_proj over the chunk, then dt_proj, discretization and the state update per channel
@@ -339,7 +347,7 @@ public final class CpuStepEngine implements StepEngine {
                 mixerJob.set(false, l, s, r0, rows, batch, li);
                 pool.columns(m1 ? c.dInner() : c.nHeads(), m1 ? 16 : 1, mixerJob);
             } else {
-                ssm(l, s, s.dA, r0, rows, batch, li, 0, m1 ? c.dInner() : c.nHeads());
+                ssm(l, s, s, r0, rows, batch, li, 0, m1 ? c.dInner() : c.nHeads());
             }
             if (!m1) {
                 for (int r = 0; r < rows; r++) {
@@ -361,9 +369,9 @@ public final class CpuStepEngine implements StepEngine {
 
     /**
      * The conv step of rows [r0, r0 + rows), channels [ch0, ch1): shift in the newest column of each window, depthwise
-     * causal conv, silu; writes xc[r, ch0 .. ch1).
+     * causal conv, silu; writes xc[r, ch0 .. ch1). {@code t}: the running thread's scratch.
      */
-    private void conv(Layer l, Scratch s, int r0, int rows, StepBatch batch, int li, int ch0, int ch1) {
+    private void conv(Layer l, Scratch s, Scratch t, int r0, int rows, StepBatch batch, int li, int ch0, int ch1) {
         int convDim = c.convDim();
         int k = c.dConv();
         int convOff = layout.convOffset(li);
@@ -373,14 +381,17 @@ public final class CpuStepEngine implements StepEngine {
             int xo = r * convDim;
             for (int ch = ch0; ch < ch1; ch++) {
                 int w = convOff + ch * k;
-                System.arraycopy(state, w + 1, state, w, k - 1);
+                for (int j = 0; j < k - 1; j++) {
+                    state[w + j] = state[w + j + 1];
+                }
                 state[w + k - 1] = s.proj[projOff + ch];
                 float acc = l.convBias == null ? 0f : l.convBias[ch];
                 for (int j = 0; j < k; j++) {
                     acc += state[w + j] * l.conv[ch * k + j];
                 }
-                s.xc[xo + ch] = silu(acc);
+                s.xc[xo + ch] = acc;
             }
+            silu(s.xc, xo + ch0, s.xc, xo + ch0, ch1 - ch0, t.t, t.m);
         }
     }
 
@@ -390,53 +401,70 @@ public final class CpuStepEngine implements StepEngine {
 
     /**
      * The state update of rows [r0, r0 + rows) of the chunk whose buffers are {@code s}, over channels [u0, u1)
-     * (Mamba-1) or heads [u0, u1) (Mamba-2); dA is the calling thread's (dState) scratch.
+     * (Mamba-1) or heads [u0, u1) (Mamba-2); {@code t} is the running thread's scratch.
      */
-    private void ssm(Layer l, Scratch s, float[] dA, int r0, int rows, StepBatch batch, int li, int u0, int u1) {
+    private void ssm(Layer l, Scratch s, Scratch t, int r0, int rows, StepBatch batch, int li, int u0, int u1) {
         int ssmOff = layout.ssmOffset(li);
         for (int r = 0; r < rows; r++) {
             float[] state = slots[batch.slots()[r0 + r]];
             if (c.arch() == Arch.MAMBA1) {
-                ssm1Row(l, s, dA, r, state, ssmOff, u0, u1);
+                ssm1Row(l, s, t, r, state, ssmOff, u0, u1);
             } else {
-                ssm2Row(l, s, r, state, ssmOff, u0, u1);
+                ssm2Row(l, s, t, r, state, ssmOff, u0, u1);
             }
         }
     }
 
     /** Mamba-1, one row, channels [ch0, ch1): dt_proj + softplus, discretize, state update, C readout, D skip, gate by silu(z). */
-    private void ssm1Row(Layer l, Scratch s, float[] dA, int r, float[] state, int ssmOff, int ch0, int ch1) {
+    private void ssm1Row(Layer l, Scratch s, Scratch t, int r, float[] state, int ssmOff, int ch0, int ch1) {
         int dInner = c.dInner();
         int dState = c.dState();
         int dtRank = c.dtRank();
+        int nch = ch1 - ch0;
         int dbc = r * dbcDim();
         int bOff = dbc + dtRank;
         int cOff = bOff + dState;
-        int z = r * c.inProjDim() + dInner;
+        int yo = r * dInner;
+        // discretize: dt = softplus(dt_proj(dt_low_rank) + bias), (nch)
+        float[] dt = t.dt;
         for (int ch = ch0; ch < ch1; ch++) {
-            // discretize: dt = softplus(dt_proj(dt_low_rank) + bias)
-            float dt = l.dtProjBias[ch];
+            float v = l.dtProjBias[ch];
             for (int k = 0; k < dtRank; k++) {
-                dt += l.dtProj[ch * dtRank + k] * s.dbc[dbc + k];
+                v += l.dtProj[ch * dtRank + k] * s.dbc[dbc + k];
             }
-            dt = softplus(dt);
-            float x = s.xc[r * dInner + ch];
-            float dtx = dt * x;
+            dt[ch - ch0] = v;
+        }
+        CpuMath.softplus(dt, nch, t.t, t.m);
+        // decay dA = exp(A dt), (nch, dState): dt spread over each channel's dState, times A, then one exp pass
+        float[] dA = t.decay;
+        for (int i = 0; i < nch; i++) {
+            for (int n = 0, o = i * dState; n < dState; n++) {
+                dA[o + n] = dt[i];
+            }
+        }
+        for (int i = 0, a0 = ch0 * dState, e = nch * dState; i < e; i++) {
+            dA[i] *= l.a[a0 + i];
+        }
+        CpuMath.exp(dA, nch * dState, t.m);
+        // state update h = dA h + dt B x, readout y = C h, D skip
+        for (int i = 0; i < nch; i++) {
+            int ch = ch0 + i;
+            float x = s.xc[yo + ch];
+            float dtx = dt[i] * x;
             int h = ssmOff + ch * dState;
-            int a = ch * dState;
-            // state update: h = exp(A dt) h + dt B x; readout y = C h
-            for (int n = 0; n < dState; n++) {
-                dA[n] = expNeg(l.a[a + n] * dt);
-            }
+            int o = i * dState;
             float y = 0f;
             for (int n = 0; n < dState; n++) {
-                float hv = state[h + n] * dA[n] + dtx * s.dbc[bOff + n];
+                float hv = state[h + n] * dA[o + n] + dtx * s.dbc[bOff + n];
                 state[h + n] = hv;
                 y += hv * s.dbc[cOff + n];
             }
-            // skip and gate
-            y += l.d[ch] * x;
-            s.y[r * dInner + ch] = y * silu(s.proj[z + ch]);
+            s.y[yo + ch] = y + l.d[ch] * x;
+        }
+        // gate by silu(z)
+        silu(s.proj, r * c.inProjDim() + dInner + ch0, t.g, 0, nch, t.t, t.m);
+        for (int i = 0; i < nch; i++) {
+            s.y[yo + ch0 + i] *= t.g[i];
         }
     }
 
@@ -444,12 +472,13 @@ public final class CpuStepEngine implements StepEngine {
      * Mamba-2, one row, heads [h0, h1) (after the conv on xBC): dt = softplus(dt + dt_bias) clamped to
      * time_step_limit, per-head decay, state update, C readout, D skip. {@link #mixer2Gate} follows.
      */
-    private void ssm2Row(Layer l, Scratch s, int r, float[] state, int ssmOff, int h0, int h1) {
+    private void ssm2Row(Layer l, Scratch s, Scratch t, int r, float[] state, int ssmOff, int h0, int h1) {
         int dInner = c.dInner();
         int dState = c.dState();
         int nHeads = c.nHeads();
         int headDim = c.headDim();
         int nGroups = c.nGroups();
+        int nh = h1 - h0;
         int p = r * c.inProjDim();
         // in_proj split: z (dInner), xBC (convDim), dt (nHeads)
         int dtOff = p + dInner + c.convDim();
@@ -458,22 +487,32 @@ public final class CpuStepEngine implements StepEngine {
         int cOff = bOff + nGroups * dState;
         int headsPerGroup = nHeads / nGroups;
         int yo = r * dInner;
+        // discretize, (nh): dt = clamp(softplus(dt + dt_bias)), dA = exp(dt A)
+        float[] dt = t.dt;
+        float[] dA = t.decay;
+        for (int i = 0; i < nh; i++) {
+            dt[i] = s.proj[dtOff + h0 + i] + l.dtBias[h0 + i];
+        }
+        CpuMath.softplus(dt, nh, t.t, t.m);
+        for (int i = 0; i < nh; i++) {
+            dt[i] = Math.min(Math.max(dt[i], c.timeStepMin()), c.timeStepMax());
+            dA[i] = dt[i] * l.a[h0 + i];
+        }
+        CpuMath.exp(dA, nh, t.m);
         for (int h = h0; h < h1; h++) {
-            // discretize
-            float dt = softplus(s.proj[dtOff + h] + l.dtBias[h]);
-            dt = Math.min(Math.max(dt, c.timeStepMin()), c.timeStepMax());
-            float dA = expNeg(dt * l.a[h]);
+            float hdt = dt[h - h0];
+            float hdA = dA[h - h0];
             int g = h / headsPerGroup;
             int b = bOff + g * dState;
             int cc = cOff + g * dState;
             for (int hp = 0; hp < headDim; hp++) {
                 float x = s.xc[xo + h * headDim + hp];
-                float dtx = dt * x;
+                float dtx = hdt * x;
                 int st = ssmOff + (h * headDim + hp) * dState;
                 // state update and readout
                 float y = 0f;
                 for (int n = 0; n < dState; n++) {
-                    float hv = state[st + n] * dA + dtx * s.xc[b + n];
+                    float hv = state[st + n] * hdA + dtx * s.xc[b + n];
                     state[st + n] = hv;
                     y += hv * s.xc[cc + n];
                 }
@@ -487,8 +526,9 @@ public final class CpuStepEngine implements StepEngine {
         int dInner = c.dInner();
         int zOff = r * c.inProjDim();
         int yo = r * dInner;
+        silu(s.proj, zOff, s.g, 0, dInner, s.t, s.m);
         for (int k = 0; k < dInner; k++) {
-            s.y[yo + k] *= silu(s.proj[zOff + k]);
+            s.y[yo + k] *= s.g[k];
         }
         int groupSize = dInner / c.nGroups();
         for (int g = 0; g < c.nGroups(); g++) {
@@ -520,9 +560,9 @@ public final class CpuStepEngine implements StepEngine {
         @Override
         public void run(int t, int u0, int u1) {
             if (conv) {
-                conv(l, s, r0, rows, batch, li, u0, u1);
+                conv(l, s, scratch[t], r0, rows, batch, li, u0, u1);
             } else {
-                ssm(l, s, scratch[t].dA, r0, rows, batch, li, u0, u1);
+                ssm(l, s, scratch[t], r0, rows, batch, li, u0, u1);
             }
         }
     }

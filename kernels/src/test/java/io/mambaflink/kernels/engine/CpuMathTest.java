@@ -46,6 +46,75 @@ class CpuMathTest {
         }
     }
 
+    /**
+     * The vectorized activations against double-precision references over their whole range (decays down to -100,
+     * silu and softplus of +-100 and around torch's softplus threshold of 20), the clamped ends (exactly 0 below about
+     * -87.7, e^88 at the top, silu of large negative inputs ~0), NaN passed through, and each element the same bits
+     * whether it is computed in a run of 1 or of n (so a channel's result does not depend on how a step splits them).
+     */
+    @org.junit.jupiter.api.Test
+    void activationsMatchDoubleReferencesAndDoNotDependOnTheRunLength() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        int n = 4099;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (i < 64 ? 18 + i / 16.0 : rnd.nextDouble() * 200 - 100); // 18 .. 22 first, then +-100
+        }
+        float[] m = new float[n];
+        float[] t = new float[n];
+        // exp, on the decay's range (<= 0) and a little above 0
+        float[] e = new float[n];
+        for (int i = 0; i < n; i++) {
+            e[i] = -Math.abs(x[i]) + (i % 7 == 0 ? 3f : 0f);
+        }
+        float[] eIn = e.clone();
+        CpuMath.exp(e, n, m);
+        for (int i = 0; i < n; i++) {
+            double ref = Math.exp(eIn[i]);
+            if (eIn[i] < -87.7f) {
+                assertThat(e[i]).as("exp(%s)", eIn[i]).isEqualTo(0f);
+            } else if (ref > 1e-37) {
+                assertThat(Math.abs(e[i] - ref) / ref).as("exp(%s)", eIn[i]).isLessThan(3e-7);
+            }
+        }
+        float[] top = {88f, 1000f, -1000f, Float.NaN, 0f};
+        CpuMath.exp(top, top.length, m);
+        assertThat(top[0]).isCloseTo((float) Math.exp(88), org.assertj.core.data.Percentage.withPercentage(1e-4));
+        assertThat(top[1]).isEqualTo(top[0]);
+        assertThat(top[2]).isEqualTo(0f);
+        assertThat(top[3]).isNaN();
+        assertThat(top[4]).isEqualTo(1f);
+        // silu into another array at an offset
+        float[] s = new float[n + 5];
+        CpuMath.silu(x, 0, s, 5, n, t, m);
+        for (int i = 0; i < n; i++) {
+            double ref = x[i] / (1 + Math.exp(-x[i]));
+            assertThat(Math.abs(s[5 + i] - ref)).as("silu(%s)", x[i]).isLessThanOrEqualTo(4e-7 * Math.abs(ref) + 1e-30);
+        }
+        // softplus in place
+        float[] sp = x.clone();
+        CpuMath.softplus(sp, n, t, m);
+        for (int i = 0; i < n; i++) {
+            double ref = x[i] > 20 ? x[i] : Math.log1p(Math.exp(x[i]));
+            assertThat(Math.abs(sp[i] - ref)).as("softplus(%s)", x[i]).isLessThanOrEqualTo(3e-7 * ref + 1e-38);
+        }
+        float[] nan = {Float.NaN};
+        CpuMath.softplus(nan, 1, t, m);
+        assertThat(nan[0]).isNaN();
+        // a run of one gives the bits of the run of n
+        for (int i = 0; i < n; i += 97) {
+            float[] one = {eIn[i]};
+            CpuMath.exp(one, 1, m);
+            assertThat(Float.floatToRawIntBits(one[0])).as("exp at %d alone", i).isEqualTo(Float.floatToRawIntBits(e[i]));
+            float[] so = new float[1];
+            CpuMath.silu(x, i, so, 0, 1, t, m);
+            assertThat(Float.floatToRawIntBits(so[0])).as("silu at %d alone", i).isEqualTo(Float.floatToRawIntBits(s[5 + i]));
+            float[] p = {x[i]};
+            CpuMath.softplus(p, 1, t, m);
+            assertThat(Float.floatToRawIntBits(p[0])).as("softplus at %d alone", i).isEqualTo(Float.floatToRawIntBits(sp[i]));
+        }
+    }
+
     private static float[] random(SplittableRandom rnd, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
