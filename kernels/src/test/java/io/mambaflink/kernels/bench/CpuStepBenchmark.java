@@ -40,7 +40,11 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 @Fork(value = 1, jvmArgs = {"-Xmx6g", "-XX:+UseParallelGC"})
 public class CpuStepBenchmark {
 
-    /** telemetry: the mamba1-telemetry-tiny fixture; mamba1-130m: d_model 768, 24 layers, d_state 16, vocab 50280. */
+    /**
+     * telemetry: the mamba1-telemetry-tiny fixture; mamba1-130m: d_model 768, 24 layers, d_state 16, vocab 50280;
+     * speech (not in the default set, {@code -p model=speech}): the mamba2-speech-tiny fixture (d_model 64, 2 layers,
+     * 4 heads x 32, d_state 16).
+     */
     @Param({"telemetry", "mamba1-130m"})
     public String model;
 
@@ -58,6 +62,7 @@ public class CpuStepBenchmark {
         MambaModel m = switch (model) {
             case "telemetry" -> Fixtures.model("mamba1-telemetry-tiny");
             case "mamba1-130m" -> RandomModel.create(RandomModel.mamba1Lm(768, 24, 16, 50280), 1);
+            case "speech" -> Fixtures.model("mamba2-speech-tiny");
             default -> throw new IllegalArgumentException(model);
         };
         engine = new CpuStepEngine(m, EngineOptions.cpu(batch, batch, threads));
