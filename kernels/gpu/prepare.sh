@@ -164,5 +164,14 @@ strip_natives "$(pwd)/$(ls .gpu/lib/jna-*.jar)" "$JNA_NATIVES"
 # the probes (run.sh probe, probe-pdl): plain CUDA C, the runtime linked statically
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
 nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/pdl_probe kernels/gpu/pdl_probe.cu
+# partition_probe.cu (run.sh probe-partition): the engine's ssm1_stream as built, its data movement alone, and with 512
+# consumers and ex2 on a pre-scaled A (both probe-only switches of ssm1_update.cu)
+for v in "base" "copy -DSS1_PROBE_COPY_ONLY" "ex2c512 -DSS1_CONS=512 -DSS1_PROBE_EX2"; do
+  set -- $v
+  name=$1
+  shift
+  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I kernels/src/main/cuda "$@" -o ".gpu/partition_probe_$name" \
+    kernels/gpu/partition_probe.cu
+done
 make_jre
 du -sh .gpu .jre

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a machine with a GPU and no JDK, from the repository root: the CUDA tests, then the benchmark (CudaBench), then
 # the transformers reference (hf_bench.py). Needs .jre/ and .gpu/ from kernels/gpu/prepare.sh. Logs go to $OUT.
-#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [optests] [itests] [opbench] [demo]
+#   kernels/gpu/run.sh [tests] [bench] [profile] [hf] [probe] [probe-pdl] [probe-partition] [optests] [itests] [opbench] [demo]
 #   (default: tests bench hf; profile needs ncu)
 #   optests: the keyed operator on the CUDA engine (CudaOperatorTest), from .gpu-op/ of `prepare.sh operators`,
 #     carried with .jre instead of .gpu;
@@ -24,7 +24,8 @@
 #   FATBIN_DIR=.gpu/<name> runs an alternative sm_90a kernel build (kernels/gpu/alt-fatbin.sh) in place of the jar's.
 #   PROBE="256,2 128,1,l2 32,2,b2" picks overlap_probe's runs ("a" kernel threads, copy blocks per SM, a = tc (default),
 #   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2). PDL_PROBE="132 256 262144 96 512" picks pdl_probe's shapes
-#   (blocks, threads, floats, kernels, float4 of weights per block; five numbers per shape).
+#   (blocks, threads, floats, kernels, float4 of weights per block; five numbers per shape). PARTITION_PROBE="36 48 66"
+#   picks partition_probe's state-update SM counts (multiples of 6).
 # With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
@@ -125,6 +126,11 @@ if [[ " $steps " == *" probe-pdl "* ]]; then
   # a chain of dependent kernels in a CUDA graph with plain and with programmatic edges (pdl_probe.cu)
   echo "== programmatic dependent launch probe"
   .gpu/pdl_probe ${PDL_PROBE:-} 2>&1 | tee "$OUT/pdl_probe.log"
+fi
+if [[ " $steps " == *" probe-partition "* ]]; then
+  # the state update on S SMs of its own beside in_proj on the rest (partition_probe.cu), three builds
+  echo "== partition probe"
+  for b in base copy ex2c512; do PP_CONFINED=1 ".gpu/partition_probe_$b" ${PARTITION_PROBE:-36 48 66}; done 2>&1 | tee "$OUT/partition_probe.log"
 fi
 if [[ " $steps " == *" hf "* ]]; then
   echo "== transformers generate"

@@ -209,8 +209,15 @@ extern "C" __global__ void __launch_bounds__(128) ssm1_update_dtw(SSM1_ARGS) { s
 // and dt_rank multiples of 4; 16-byte aligned pointers (the launcher checks). Measured on the H100 at batch 4096 (CudaBench
 // ssm): 83-84% of copy bandwidth counting state bytes, 94-95% counting every byte; ssm1_update 78% / 88%.
 #define SS1_STAGE_BYTES (16384 + 4096)  // states (16 KB) | x | z | dt (cpi floats each, 1 KB) | B C (2 d_state)
+#ifndef SS1_STAGES  // kernels/gpu/partition_probe.cu builds it deeper
 #define SS1_STAGES 4
+#endif
+#ifndef SS1_STORE_LAG  // bulk stores a block keeps reading its ring at once (< SS1_STAGES)
+#define SS1_STORE_LAG 1
+#endif
+#ifndef SS1_CONS
 #define SS1_CONS 256
+#endif
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 MF_DEVICE void ss1_load(void* dst, const void* src, int bytes, unsigned long long* bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(mf_smem_addr(dst)),
@@ -223,6 +230,13 @@ MF_DEVICE void ss1_load(void* dst, const void* src, int bytes, unsigned long lon
 // (dt_rank <= SS1_DTW_MAX) and the producer brings the row's whole x_proj output [dt_low_rank | B | C] (at most 256
 // floats) instead of dt.
 #define SS1_DTW_MAX 48
+#ifdef SS1_PROBE_EX2
+MF_DEVICE float ss1_ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+#endif
 template <bool DTW>
 MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -277,6 +291,9 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
         int cl = (p * CONS + t) / lanes;
         int ch = min(c0 + cl, d_inner - 1);
         a[p] = __ldg(reinterpret_cast<const float4*>(A + (size_t)ch * d_state) + sub);
+#ifdef SS1_PROBE_EX2  // partition_probe.cu: A pre-scaled by log2(e), so each decay is one multiply and one ex2
+        a[p].x *= 1.44269504f, a[p].y *= 1.44269504f, a[p].z *= 1.44269504f, a[p].w *= 1.44269504f;
+#endif
         dv[p] = __ldg(D + ch);
     }
     // DTW: this thread's channel c0 + t (nch <= SS1_CONS): its dt_proj row and bias
@@ -316,6 +333,7 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
         asm volatile("bar.sync 1, %0;\n" ::"n"(CONS) : "memory");
         float4 Bv = reinterpret_cast<const float4*>(sbc)[sub];
         float4 Cv = reinterpret_cast<const float4*>(sbc + d_state)[sub];
+#ifndef SS1_PROBE_COPY_ONLY  // partition_probe.cu: the ring's data movement alone, without the update
 #pragma unroll
         for (int p = 0; p < PASSES; p++) {
             int f = p * CONS + t;
@@ -325,15 +343,23 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
             float dt = active ? sdt[cl] : 0.0f;
             float dtx = dt * x;
             float4 h = sh[f];
+#ifdef SS1_PROBE_EX2
+            h.x = h.x * ss1_ex2(a[p].x * dt) + dtx * Bv.x;
+            h.y = h.y * ss1_ex2(a[p].y * dt) + dtx * Bv.y;
+            h.z = h.z * ss1_ex2(a[p].z * dt) + dtx * Bv.z;
+            h.w = h.w * ss1_ex2(a[p].w * dt) + dtx * Bv.w;
+#else
             h.x = h.x * __expf(a[p].x * dt) + dtx * Bv.x;
             h.y = h.y * __expf(a[p].y * dt) + dtx * Bv.y;
             h.z = h.z * __expf(a[p].z * dt) + dtx * Bv.z;
             h.w = h.w * __expf(a[p].w * dt) + dtx * Bv.w;
+#endif
             if (active) sh[f] = h;
             float acc = h.x * Cv.x + h.y * Cv.y + h.z * Cv.z + h.w * Cv.w;
             for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
             if (active && sub == 0) ssm1_store_y(y, y_stride, y_hi, y_lo, d_inner, r, c0 + cl, (acc + dv[p] * x) * sz[cl]);
         }
+#endif
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         asm volatile("bar.sync 1, %0;\n" ::"n"(CONS) : "memory");
         if (t == 0) {
@@ -342,9 +368,9 @@ MF_DEVICE void ssm1_stream_body(SSM1_ARGS, int rows_per_block) {
                          "r"(mf_smem_addr(sp)), "r"(nch * d_state * 4)
                          : "memory");
             asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-            // the store before this one has read its stage: hand that stage back to the producer
-            asm volatile("cp.async.bulk.wait_group.read 1;\n" ::: "memory");
-            if (k > 0) mf_bar_arrive(empty + (k - 1) % STAGES);
+            // the store SS1_STORE_LAG rows back has read its stage: hand that stage back to the producer
+            asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(SS1_STORE_LAG) : "memory");
+            if (k >= SS1_STORE_LAG) mf_bar_arrive(empty + (k - SS1_STORE_LAG) % STAGES);
         }
     }
     if (t == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
