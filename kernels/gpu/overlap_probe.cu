@@ -23,14 +23,7 @@
 #include <cstdlib>
 #include <cuda_runtime.h>
 
-#define CK(call)                                                                                   \
-  do {                                                                                             \
-    cudaError_t e_ = (call);                                                                       \
-    if (e_ != cudaSuccess) {                                                                       \
-      printf("%s failed: %s\n", #call, cudaGetErrorString(e_));                                    \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "probe_check.cuh"
 
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;

@@ -30,14 +30,7 @@
 #include "linear_wgmma.cu"
 #include "ssm1_update.cu"
 
-#define CK(call)                                                                \
-  do {                                                                          \
-    cudaError_t e_ = (call);                                                    \
-    if (e_ != cudaSuccess) {                                                    \
-      printf("%s failed: %s\n", #call, cudaGetErrorString(e_));                 \
-      exit(1);                                                                  \
-    }                                                                           \
-  } while (0)
+#include "probe_check.cuh"
 
 static const int ROWS = 2048, D_MODEL = 768, D_INNER = 1536, D_STATE = 16, DT_RANK = 48, IN_OUT = 3072;
 static const int CHUNKS = D_INNER / (4096 / D_STATE);  // ssm1_stream's channel chunks per row
