@@ -103,20 +103,20 @@ public final class CpuStepEngine implements StepEngine {
         final float[][] acc; // (ROW_GROUP, widest matmul output) matmul accumulators
 
         Scratch(MambaConfig c, int rows) {
+            boolean m1 = c.arch() == Arch.MAMBA1;
+            int dbcDim = m1 ? c.dtRank() + 2 * c.dState() : 0;
             hidden = new float[rows * c.dModel()];
             normed = new float[rows * c.dModel()];
             proj = new float[rows * c.inProjDim()];
             xc = new float[rows * c.convDim()];
-            dbc = new float[c.arch() == Arch.MAMBA1 ? rows * (c.dtRank() + 2 * c.dState()) : 0];
+            dbc = new float[rows * dbcDim];
             y = new float[rows * c.dInner()];
             out = new float[rows * c.dModel()];
-            boolean m1 = c.arch() == Arch.MAMBA1;
             dt = new float[m1 ? c.dInner() : c.nHeads()];
             decay = new float[m1 ? c.dInner() * c.dState() : c.nHeads()];
             t = new float[Math.max(c.convDim(), c.dInner())];
             g = new float[c.dInner()];
             m = new float[Math.max(decay.length, t.length)];
-            int dbcDim = c.arch() == Arch.MAMBA1 ? c.dtRank() + 2 * c.dState() : 0;
             acc = CpuMath.accumulators(Math.max(Math.max(c.dModel(), c.inProjDim()), Math.max(dbcDim, c.outputDim())));
         }
     }

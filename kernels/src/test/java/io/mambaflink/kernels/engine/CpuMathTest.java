@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.assertj.core.data.Offset;
+import org.assertj.core.data.Percentage;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -37,7 +40,7 @@ class CpuMathTest {
                     scale += Math.abs((double) w[o * in + i] * x[r * xStride + i]);
                 }
                 assertThat((double) y[r * yStride + o]).as("row %d output %d", r, o)
-                        .isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-6 * scale));
+                        .isCloseTo(ref, Offset.offset(1e-6 * scale));
             }
             assertThat(y[r * yStride + out]).isNaN();
             float[] alone = new float[out];
@@ -52,7 +55,7 @@ class CpuMathTest {
      * -87.7, e^88 at the top, silu of large negative inputs ~0), NaN passed through, and each element the same bits
      * whether it is computed in a run of 1 or of n (so a channel's result does not depend on how a step splits them).
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void activationsMatchDoubleReferencesAndDoNotDependOnTheRunLength() {
         SplittableRandom rnd = new SplittableRandom(11);
         int n = 4099;
@@ -79,7 +82,7 @@ class CpuMathTest {
         }
         float[] top = {88f, 1000f, -1000f, Float.NaN, 0f};
         CpuMath.exp(top, top.length, m);
-        assertThat(top[0]).isCloseTo((float) Math.exp(88), org.assertj.core.data.Percentage.withPercentage(1e-4));
+        assertThat(top[0]).isCloseTo((float) Math.exp(88), Percentage.withPercentage(1e-4));
         assertThat(top[1]).isEqualTo(top[0]);
         assertThat(top[2]).isEqualTo(0f);
         assertThat(top[3]).isNaN();
