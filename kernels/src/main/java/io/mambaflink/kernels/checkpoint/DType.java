@@ -4,7 +4,7 @@ import java.nio.ByteBuffer;
 
 /** safetensors element types this loader reads. Floating types convert to float32 once, at load. */
 public enum DType {
-    F32(4), F16(2), BF16(2), F64(8), I64(8), I32(4);
+    F32(4), F16(2), BF16(2), F64(8), I64(8), I32(4), I16(2);
 
     private final int bytes;
 
@@ -17,7 +17,7 @@ public enum DType {
     }
 
     public boolean floating() {
-        return this != I64 && this != I32;
+        return this != I64 && this != I32 && this != I16;
     }
 
     /** Reads element {@code i} of a little-endian buffer as a double. */
@@ -29,6 +29,7 @@ public enum DType {
             case BF16 -> Float.intBitsToFloat((buf.getShort(2 * i) & 0xffff) << 16);
             case I64 -> buf.getLong(8 * i);
             case I32 -> buf.getInt(4 * i);
+            case I16 -> buf.getShort(2 * i);
         };
     }
 

@@ -128,7 +128,7 @@ public final class SafeTensorsFile implements AutoCloseable {
         try {
             dtype = DType.valueOf(dt.asText());
         } catch (IllegalArgumentException e) {
-            throw new CheckpointException(where + ": unknown dtype " + dt.asText() + " (supported: F32, F16, BF16, F64, I64, I32)");
+            throw new CheckpointException(where + ": unknown dtype " + dt.asText() + " (supported: F32, F16, BF16, F64, I64, I32, I16)");
         }
         if (shape == null || !shape.isArray()) {
             throw new CheckpointException(where + ": missing shape");
@@ -247,11 +247,11 @@ public final class SafeTensorsFile implements AutoCloseable {
         return out;
     }
 
-    /** An integer tensor (I64 or I32) as longs. */
+    /** An integer tensor (I64, I32 or I16) as longs. */
     public long[] longs(String name) {
         Entry e = entry(name);
-        if (e.dtype() != DType.I64 && e.dtype() != DType.I32) {
-            throw new CheckpointException(path + ": tensor " + name + " has dtype " + e.dtype() + ", expected I64 or I32");
+        if (e.dtype().floating()) {
+            throw new CheckpointException(path + ": tensor " + name + " has dtype " + e.dtype() + ", expected I64, I32 or I16");
         }
         ByteBuffer buf = map(e);
         int n = (int) e.numel();
