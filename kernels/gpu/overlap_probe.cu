@@ -14,8 +14,8 @@
 // together. Findings on the H100 (2026-11-22): kernels/gpu/README.md, "Why separate kernels do not overlap".
 //
 // Build (any machine with nvcc; the runtime is linked statically, the GPU machine needs only the driver):
-//   nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
-// Run: .gpu/overlap_probe [a_threads=256] [copy_blocks_per_sm=2] [a=tc|l2|b1|b2|b4]
+//   nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu-probe/overlap_probe kernels/gpu/overlap_probe.cu
+// Run: .gpu-probe/overlap_probe [a_threads=256] [copy_blocks_per_sm=2] [a=tc|l2|b1|b2|b4]
 //   a=l2 runs l2_read (a 32 MB buffer read from L2 over and over, as a GEMM's operand loads are) instead of tc_spin;
 //   a=b1 / b2 / b4 runs l2_bulk (bulk copies of the same buffer; b2, b4: multicast in clusters of 2, 4; one thread
 //   issues, a_threads is ignored); its rate is the bytes the SMs receive.

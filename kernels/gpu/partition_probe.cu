@@ -17,8 +17,8 @@
 // by log2 e, ex2 per decay). Findings (H100, 2026-11-23): kernels/gpu/README.md, "SM-partitioned lanes".
 //
 // Build (prepare.sh builds three): nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I kernels/src/main/cuda \
-//          [-DSS1_...] -o .gpu/partition_probe_base kernels/gpu/partition_probe.cu
-// Run:   [PP_CONFINED=1] .gpu/partition_probe_base [S ...]   (S multiples of 6: the d_inner 1536 state splits into 6
+//          [-DSS1_...] -o .gpu-probe/partition_probe_base kernels/gpu/partition_probe.cu
+// Run:   [PP_CONFINED=1] .gpu-probe/partition_probe_base [S ...]   (S multiples of 6: the d_inner 1536 state splits into 6
 //        chunks of 256 channels); run.sh probe-partition runs the three builds.
 #include <cstdio>
 #include <cstdlib>

@@ -5,7 +5,9 @@
 #   .gpu/lib/              runtime and test dependencies (JCuda and its natives, Jackson, SLF4J/Log4j, AssertJ)
 #   .gpu/junit-console.jar JUnit's console launcher
 #   .jre/                  a trimmed Java runtime (jlink)
-# Both folders are git-ignored; carry them to the GPU machine (device tool: carry [".jre", ".gpu"]).
+#   .gpu-probe/            the plain CUDA C probes (overlap_probe.cu, pdl_probe.cu, partition_probe.cu), for run.sh's
+#                          probe steps (carry [".gpu-probe"]: they need no Java)
+# All are git-ignored; carry them to the GPU machine (device tool: carry [".jre", ".gpu"], 56 MB of the 64 MiB limit).
 #
 # `prepare.sh operators` builds, instead of .gpu, what run.sh optests needs (carry [".jre", ".gpu-op"]):
 #   .gpu-op/test-classes/  the operators module's tests (CudaOperatorTest: the keyed operator on the CUDA engine)
@@ -161,17 +163,20 @@ console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalo
 [ -f "$console" ] || mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4
 cp "$console" .gpu/junit-console.jar
 strip_natives "$(pwd)/$(ls .gpu/lib/jna-*.jar)" "$JNA_NATIVES"
-# the probes (run.sh probe, probe-pdl): plain CUDA C, the runtime linked statically
-nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/overlap_probe kernels/gpu/overlap_probe.cu
-nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu/pdl_probe kernels/gpu/pdl_probe.cu
+# the probes (run.sh probe, probe-pdl, probe-partition): plain CUDA C, the runtime linked statically, in .gpu-probe of
+# their own (~12 MB; no Java, so carry [".gpu-probe"] alone): in .gpu they made .gpu and .jre exceed one 64 MiB carry
+rm -f .gpu/overlap_probe .gpu/pdl_probe .gpu/partition_probe_*
+mkdir -p .gpu-probe
+nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu-probe/overlap_probe kernels/gpu/overlap_probe.cu
+nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o .gpu-probe/pdl_probe kernels/gpu/pdl_probe.cu
 # partition_probe.cu (run.sh probe-partition): the engine's ssm1_stream as built, its data movement alone, and with 512
 # consumers and ex2 on a pre-scaled A (both probe-only switches of ssm1_update.cu)
 for v in "base" "copy -DSS1_PROBE_COPY_ONLY" "ex2c512 -DSS1_CONS=512 -DSS1_PROBE_EX2"; do
   set -- $v
   name=$1
   shift
-  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I kernels/src/main/cuda "$@" -o ".gpu/partition_probe_$name" \
+  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I kernels/src/main/cuda "$@" -o ".gpu-probe/partition_probe_$name" \
     kernels/gpu/partition_probe.cu
 done
 make_jre
-du -sh .gpu .jre
+du -sh .gpu .jre .gpu-probe

@@ -26,7 +26,8 @@
 #   l2, b1, b2 or b4; default 256,2 128,2 256,1 512,2). PDL_PROBE="132 256 262144 96 512" picks pdl_probe's shapes
 #   (blocks, threads, floats, kernels, float4 of weights per block; five numbers per shape). PARTITION_PROBE="36 48 66"
 #   picks partition_probe's state-update SM counts (multiples of 6).
-# With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]).
+# With the device tool: run(command="bash kernels/gpu/run.sh", carry=[".jre", ".gpu"]); the probe steps:
+# run(command="bash kernels/gpu/run.sh probe-partition", carry=[".gpu-probe"]).
 set -uo pipefail
 OUT="${OUT:-$(pwd)/.gpu/out}"
 mkdir -p "$OUT"
@@ -119,18 +120,18 @@ if [[ " $steps " == *" probe "* ]]; then
   nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,clocks_event_reasons.active --format=csv \
     -lms 100 > "$OUT/smi.csv" 2>&1 &
   smi=$!
-  for cfg in ${PROBE:-256,2 128,2 256,1 512,2}; do .gpu/overlap_probe ${cfg//,/ }; done 2>&1 | tee "$OUT/probe.log"
+  for cfg in ${PROBE:-256,2 128,2 256,1 512,2}; do .gpu-probe/overlap_probe ${cfg//,/ }; done 2>&1 | tee "$OUT/probe.log"
   kill $smi
 fi
 if [[ " $steps " == *" probe-pdl "* ]]; then
   # a chain of dependent kernels in a CUDA graph with plain and with programmatic edges (pdl_probe.cu)
   echo "== programmatic dependent launch probe"
-  .gpu/pdl_probe ${PDL_PROBE:-} 2>&1 | tee "$OUT/pdl_probe.log"
+  .gpu-probe/pdl_probe ${PDL_PROBE:-} 2>&1 | tee "$OUT/pdl_probe.log"
 fi
 if [[ " $steps " == *" probe-partition "* ]]; then
   # the state update on S SMs of its own beside in_proj on the rest (partition_probe.cu), three builds
   echo "== partition probe"
-  for b in base copy ex2c512; do PP_CONFINED=1 ".gpu/partition_probe_$b" ${PARTITION_PROBE:-36 48 66}; done 2>&1 | tee "$OUT/partition_probe.log"
+  for b in base copy ex2c512; do PP_CONFINED=1 ".gpu-probe/partition_probe_$b" ${PARTITION_PROBE:-36 48 66}; done 2>&1 | tee "$OUT/partition_probe.log"
 fi
 if [[ " $steps " == *" hf "* ]]; then
   echo "== transformers generate"
