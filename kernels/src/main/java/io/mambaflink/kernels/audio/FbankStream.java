@@ -41,7 +41,7 @@ public final class FbankStream {
         if (frames < 0) {
             throw new IllegalArgumentException("fbank stream state: negative frame count " + frames);
         }
-        checkFinite(tail, 0, tail.length);
+        KaldiFbank.checkFinite(tail, 0, tail.length);
         return new FbankStream(tail, frames);
     }
 
@@ -50,14 +50,14 @@ public final class FbankStream {
      * frames emitted. A non-finite sample throws IllegalArgumentException and leaves the stream as it was.
      */
     public int push(KaldiFbank fbank, float[] samples, int off, int n, FrameSink sink) {
-        checkFinite(samples, off, n);
+        KaldiFbank.checkFinite(samples, off, n);
         if (len + n > buf.length) {
             buf = Arrays.copyOf(buf, Math.max(len + n, 2 * buf.length));
         }
         System.arraycopy(samples, off, buf, len, n);
         len += n;
         KaldiFbank.Options o = fbank.options();
-        float[] mel = new float[o.numMelBins()];
+        float[] mel = fbank.mel;
         int start = 0;
         int emitted = 0;
         while (len - start >= o.frameLength()) {
@@ -93,13 +93,5 @@ public final class FbankStream {
             s[i] = (short) ((bytes[2 * i] & 0xff) | (bytes[2 * i + 1] << 8));
         }
         return s;
-    }
-
-    static void checkFinite(float[] samples, int off, int n) {
-        for (int i = 0; i < n; i++) {
-            if (!Float.isFinite(samples[off + i])) {
-                throw new IllegalArgumentException("audio sample " + i + " of " + n + " is " + samples[off + i] + ", expected a finite value");
-            }
-        }
     }
 }

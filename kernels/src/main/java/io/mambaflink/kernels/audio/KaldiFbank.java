@@ -42,7 +42,7 @@ public final class KaldiFbank {
                         + "and numMelBins > 0, found " + sampleRate + ", " + frameLength + ", " + frameShift + ", " + numMelBins);
             }
             double nyquist = sampleRate / 2.0;
-            double high = highFreq <= 0 ? nyquist + highFreq : highFreq;
+            double high = highEdge(sampleRate, highFreq);
             if (lowFreq < 0 || high > nyquist || lowFreq >= high) {
                 throw new IllegalArgumentException("fbank options: need 0 <= lowFreq < highFreq <= " + nyquist + " Hz, found lowFreq "
                         + lowFreq + ", highFreq " + highFreq);
@@ -56,6 +56,10 @@ public final class KaldiFbank {
 
         /** The upper filter edge in Hz. */
         double highEdge() {
+            return highEdge(sampleRate, highFreq);
+        }
+
+        private static double highEdge(int sampleRate, double highFreq) {
             return highFreq <= 0 ? sampleRate / 2.0 + highFreq : highFreq;
         }
     }
@@ -73,6 +77,8 @@ public final class KaldiFbank {
     private final double[] re; // (fftSize) scratch
     private final double[] im; // (fftSize) scratch
     private final double[] power; // (fftSize / 2 + 1) scratch
+    /** One frame's features for {@link FbankStream}, so a chunk allocates nothing. */
+    final float[] mel; // (numMelBins) scratch
 
     public KaldiFbank(Options o) {
         this.o = o;
@@ -127,6 +133,7 @@ public final class KaldiFbank {
         this.re = new double[n];
         this.im = new double[n];
         this.power = new double[n / 2 + 1];
+        this.mel = new float[o.numMelBins()];
     }
 
     /** 1127 ln(1 + f / 700), Kaldi's mel scale. */
@@ -145,7 +152,7 @@ public final class KaldiFbank {
 
     /** Every frame of a whole signal: (frames, numMelBins). */
     public float[][] compute(float[] samples) {
-        FbankStream.checkFinite(samples, 0, samples.length);
+        checkFinite(samples, 0, samples.length);
         float[][] out = new float[frames(samples.length)][o.numMelBins()];
         for (int t = 0; t < out.length; t++) {
             frame(samples, t * o.frameShift(), out[t], 0);
@@ -155,7 +162,7 @@ public final class KaldiFbank {
 
     /**
      * One frame's features: samples[off .. off + frameLength) into out[outOff .. outOff + numMelBins). The samples must
-     * be finite (callers check: {@link FbankStream} and {@link #compute}).
+     * be finite (callers check: {@link FbankStream} and {@link #compute}, through {@link #checkFinite}).
      */
     public void frame(float[] samples, int off, float[] out, int outOff) {
         int len = o.frameLength();
@@ -188,6 +195,15 @@ public final class KaldiFbank {
                 e += w[k] * power[p];
             }
             out[outOff + b] = (float) Math.log(Math.max(e, ENERGY_FLOOR));
+        }
+    }
+
+    /** Throws IllegalArgumentException, naming the sample, unless samples[off .. off + n) are all finite. */
+    static void checkFinite(float[] samples, int off, int n) {
+        for (int i = 0; i < n; i++) {
+            if (!Float.isFinite(samples[off + i])) {
+                throw new IllegalArgumentException("audio sample " + i + " of " + n + " is " + samples[off + i] + ", expected a finite value");
+            }
         }
     }
 
