@@ -100,6 +100,8 @@ def main():
             measured = float(m.group(2))
             print(f"measured (profile, each kernel alone): {m.group(1)} kernels, {measured / 1e3:.3f} ms = "
                   f"{100 * total_us / measured:.0f}% of the rooflines' sum")
+        else:
+            print(f"{a.profile} has no '-- m1 {a.batch}:' section (profile with PROFILE=\"m1 {a.batch}\")")
 
 
 if __name__ == "__main__":
